@@ -1,0 +1,184 @@
+"""Settings: the JICKET_* names of jicket 0.6.2, read from Airflow Variables or the environment.
+
+Every setting is looked up by its 0.6.2 name (``JICKET_JIRA_PROJECT`` ...): first as an Airflow
+Variable of that name (so ``AIRFLOW_VAR_JICKET_...`` works too), then as a plain environment
+variable, so a 0.6.2 ``env.list`` drives the DAG unchanged. Credentials live in Airflow
+Connections; see ``connections.py`` for the JICKET_IMAP_HOST ... fallback.
+
+Nothing here does I/O except reading the filter file when asked to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.headerregistry import Address
+from pathlib import Path
+
+from jicket_ops.errors import ConfigError, FilterConfigError
+from jicket_ops.filters import NO_FILTERS, FilterConfig, parse_filter_config
+from jicket_ops.ticket_ids import (
+    DEFAULT_ALPHABET,
+    DEFAULT_MIN_LENGTH,
+    DEFAULT_PREFIX,
+    DEFAULT_SALT,
+    TicketIdScheme,
+)
+
+Lookup = Callable[[str], "str | None"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEMPLATE = PROJECT_ROOT / "include" / "templates" / "confirmation.html.j2"
+LOOP_MODES = ("dynamic", "interval", "singleshot")
+_PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,49}")
+_FOLDER_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f"\\]')
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When the DAG runs (JICKET_LOOPMODE, JICKET_LOOPTIME)."""
+
+    loop_mode: str = "dynamic"
+    loop_time: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Settings:
+    jira_project: str
+    ticket_address: str
+    folder_inbox: str = "INBOX"
+    folder_success: str = "jicket"
+    thread_template: Path = DEFAULT_TEMPLATE
+    filter_config_path: Path | None = None
+    ids: TicketIdScheme = field(default_factory=TicketIdScheme)
+    jira_issue_type: str = "Task"
+    jira_concurrency: int = 4
+    max_mails_per_run: int = 500
+    imap_conn_id: str = "jicket_imap"
+    smtp_conn_id: str = "jicket_smtp"
+    jira_conn_id: str = "jicket_jira"
+
+    def load_filters(self) -> FilterConfig:
+        """Read and parse JICKET_FILTER_CONFIG (no filter when unset)."""
+        if self.filter_config_path is None:
+            return NO_FILTERS
+        try:
+            text = self.filter_config_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FilterConfigError("JICKET_FILTER_CONFIG", f"cannot read {self.filter_config_path}: {exc}") from exc
+        return parse_filter_config(text)
+
+
+def environment_lookup(environ: Mapping[str, str] | None = None) -> Lookup:
+    """Look a setting up as AIRFLOW_VAR_<NAME>, then <NAME>, in the process environment."""
+    env = os.environ if environ is None else environ
+
+    def lookup(name: str) -> str | None:
+        value = env.get(f"AIRFLOW_VAR_{name}")
+        return value if value is not None else env.get(name)
+
+    return lookup
+
+
+def _text(lookup: Lookup, name: str, default: str | None = None) -> str | None:
+    value = lookup(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def _required(lookup: Lookup, name: str, what: str) -> str:
+    value = _text(lookup, name)
+    if value is None:
+        raise ConfigError(name, f"is required ({what})")
+    return value
+
+
+def _number(lookup: Lookup, name: str, default: float, kind: type, low: float, high: float) -> float:
+    raw = _text(lookup, name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low} and {high}, got {raw!r}")
+    return value
+
+
+def load_schedule(lookup: Lookup) -> Schedule:
+    """The schedule settings; read from the environment when the DAG file is parsed."""
+    mode = (_text(lookup, "JICKET_LOOPMODE", "dynamic") or "dynamic").lower()
+    if mode not in LOOP_MODES:
+        raise ConfigError("JICKET_LOOPMODE", f"must be one of {', '.join(LOOP_MODES)}, got {mode!r}")
+    seconds = _number(lookup, "JICKET_LOOPTIME", 60.0, float, 1.0, 7 * 24 * 3600.0)
+    return Schedule(mode, timedelta(seconds=seconds))
+
+
+def _folder(lookup: Lookup, name: str, default: str) -> str:
+    folder = _text(lookup, name, default) or default
+    if _FOLDER_FORBIDDEN.search(folder) or len(folder) > 200:
+        raise ConfigError(name, f"is not a usable IMAP folder name: {folder!r}")
+    return folder
+
+
+def _address(lookup: Lookup, name: str) -> str:
+    raw = _required(lookup, name, "the helpdesk's e-mail address, e.g. support@example.com")
+    try:
+        parsed = Address(addr_spec=raw)
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(name, f"is not an e-mail address: {raw!r} ({exc})") from None
+    if not parsed.domain:
+        raise ConfigError(name, f"is not an e-mail address: {raw!r}")
+    return parsed.addr_spec
+
+
+def load_settings(lookup: Lookup) -> Settings:
+    """All run-time settings, validated; the first problem raises ConfigError naming the setting."""
+    project = _required(lookup, "JICKET_JIRA_PROJECT", "the Jira project key, e.g. SHD").upper()
+    if not _PROJECT_KEY.fullmatch(project):
+        raise ConfigError("JICKET_JIRA_PROJECT", f"is not a Jira project key (A-Z, 0-9, _): {project!r}")
+    ids = TicketIdScheme(
+        prefix=_text(lookup, "JICKET_ID_PREFIX", DEFAULT_PREFIX) or "",
+        salt=lookup("JICKET_ID_SALT") if lookup("JICKET_ID_SALT") is not None else DEFAULT_SALT,
+        alphabet=_text(lookup, "JICKET_ID_ALPHABET", DEFAULT_ALPHABET) or DEFAULT_ALPHABET,
+        # 0.6.2 read JICKET_ID_MINLEN; its manual printed the name wrongly, accept the long form too.
+        min_length=int(_number(lookup, "JICKET_ID_MINLEN", _number(
+            lookup, "JICKET_ID_MINLENGTH", DEFAULT_MIN_LENGTH, int, 0, 32), int, 0, 32)),
+    )
+    for setting, problem in ids.problems():
+        raise ConfigError(setting, problem)
+
+    template_raw = _text(lookup, "JICKET_THREAD_TEMPLATE")
+    template = Path(template_raw).expanduser() if template_raw else DEFAULT_TEMPLATE
+    if not template.is_file():
+        raise ConfigError("JICKET_THREAD_TEMPLATE", f"template file {template} does not exist")
+    filter_raw = _text(lookup, "JICKET_FILTER_CONFIG")
+    filter_path = Path(filter_raw).expanduser() if filter_raw else None
+    if filter_path is not None and not filter_path.is_file():
+        raise ConfigError("JICKET_FILTER_CONFIG", f"filter file {filter_path} does not exist")
+
+    inbox = _folder(lookup, "JICKET_FOLDER_INBOX", "INBOX")
+    success = _folder(lookup, "JICKET_FOLDER_SUCCESS", "jicket")
+    if success == inbox:
+        raise ConfigError("JICKET_FOLDER_SUCCESS", f"must differ from JICKET_FOLDER_INBOX ({inbox!r})")
+
+    return Settings(
+        jira_project=project,
+        ticket_address=_address(lookup, "JICKET_TICKET_ADDRESS"),
+        folder_inbox=inbox,
+        folder_success=success,
+        thread_template=template,
+        filter_config_path=filter_path,
+        ids=ids,
+        jira_issue_type=_text(lookup, "JICKET_JIRA_ISSUETYPE", "Task") or "Task",
+        jira_concurrency=int(_number(lookup, "JICKET_JIRA_CONCURRENCY", 4, int, 1, 32)),
+        max_mails_per_run=int(_number(lookup, "JICKET_MAX_MAILS_PER_RUN", 500, int, 1, 100_000)),
+        imap_conn_id=_text(lookup, "JICKET_IMAP_CONN_ID", "jicket_imap") or "jicket_imap",
+        smtp_conn_id=_text(lookup, "JICKET_SMTP_CONN_ID", "jicket_smtp") or "jicket_smtp",
+        jira_conn_id=_text(lookup, "JICKET_JIRA_CONN_ID", "jicket_jira") or "jicket_jira",
+    )

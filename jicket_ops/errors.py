@@ -1,0 +1,68 @@
+"""One exception type per failure an operator can act on; each message names the setting or mail."""
+
+from __future__ import annotations
+
+
+class JicketError(Exception):
+    """Base of every error Jicket raises on purpose."""
+
+
+class ConfigError(JicketError):
+    """A setting is missing or invalid. Names the JICKET_* setting (or connection id) and what is expected."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"{setting}: {problem}")
+
+
+class FilterConfigError(ConfigError):
+    """The filter JSON (JICKET_FILTER_CONFIG) cannot be read or has an invalid rule."""
+
+
+class TemplateError(ConfigError):
+    """The thread template (JICKET_THREAD_TEMPLATE) cannot be read or rendered."""
+
+
+class FolderMissingError(JicketError):
+    """An IMAP folder named in the settings does not exist on the server."""
+
+    def __init__(self, setting: str, folder: str) -> None:
+        self.setting = setting
+        self.folder = folder
+        super().__init__(f"{setting}: IMAP folder {folder!r} does not exist; create it or change the setting")
+
+
+class MailboxError(JicketError):
+    """The IMAP server refused a command (names the command and the server's answer)."""
+
+
+class MailboxCapabilityError(MailboxError):
+    """The IMAP server lacks something Jicket relies on (keywords, UID MOVE/UIDPLUS)."""
+
+
+class JiraError(JicketError):
+    """Jira refused or failed a request (names the request and Jira's answer)."""
+
+    def __init__(self, message: str, *, status: int | None = None, transient: bool = False) -> None:
+        self.status = status
+        self.transient = transient
+        super().__init__(message)
+
+
+class TicketIdCollisionError(JiraError):
+    """A ticket id Jicket derived is already used by an issue created for another mail."""
+
+
+class MailDeliveryError(JicketError):
+    """The SMTP server refused a confirmation mail (names the ticket and recipients)."""
+
+
+class MailProcessingError(JicketError):
+    """Some mails of a batch failed; the others were processed. Lists every failed mail."""
+
+    def __init__(self, stage: str, failures: dict[str, str]) -> None:
+        self.stage = stage
+        self.failures = failures
+        lines = "; ".join(f"{mail}: {why}" for mail, why in sorted(failures.items()))
+        super().__init__(f"{stage}: {len(failures)} mail(s) failed and stay in the inbox for the next run: {lines}")

@@ -1,0 +1,170 @@
+"""Text Jicket writes: issue summary and description, comment bodies, the confirmation mail.
+
+The thread template renders in a Jinja2 sandbox with HTML autoescape. Templates written for
+jicket 0.6.2 (``%(subject)s``, ``%(ticketid)s``) are recognised and rendered with the same
+escaping, so a subject cannot inject markup either way.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, localtime
+
+import html2text
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from jicket_ops.errors import TemplateError
+from jicket_ops.parsing import MailHeaders
+from jicket_ops.routing import sent_message_id
+from jicket_ops.ticket_ids import TicketIdScheme
+
+SUMMARY_LIMIT = 255  # Jira's limit for the summary field
+DESCRIPTION_LIMIT = 30_000  # stay under Jira's 32,767 characters per text field
+_LEGACY_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_LINEBREAKS = re.compile(r"[\r\n\t\u2028\u2029\x85]+")
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+
+
+def single_line(text: str) -> str:
+    """Text safe for a one-line field: no CR/LF (header injection) and no control characters."""
+    return _CONTROL.sub("", _LINEBREAKS.sub(" ", text or "")).strip()
+
+
+def mail_marker(mail_key: str) -> str:
+    """Invisible wiki-markup anchor that lets a retry recognise the issue or comment it wrote."""
+    return f"{{anchor:jicket-mail-{mail_key}}}"
+
+
+def issue_summary(ids: TicketIdScheme, ticket_id: str, subject: str) -> str:
+    """``[#JI-ZOZ2P6] <subject>`` cut to Jira's 255 characters."""
+    tag = ids.tag(ticket_id)
+    clean = single_line(ids.strip_tag(subject)) or "(no subject)"
+    summary = f"{tag} {clean}"
+    if len(summary) > SUMMARY_LIMIT:
+        summary = summary[: SUMMARY_LIMIT - 1] + "…"
+    return summary
+
+
+def _cut(text: str) -> str:
+    if len(text) <= DESCRIPTION_LIMIT:
+        return text
+    return text[:DESCRIPTION_LIMIT] + "\n\n[... cut: the mail's text is longer than Jira allows ...]"
+
+
+def _envelope_lines(headers: MailHeaders) -> list[str]:
+    lines = [f"From: {headers.from_display or '(unknown sender)'}"]
+    if headers.cc:
+        lines.append(f"Cc: {', '.join(headers.cc)}")
+    if headers.date:
+        lines.append(f"Date: {single_line(headers.date)}")
+    return lines
+
+
+def issue_description(headers: MailHeaders, text: str, notes: tuple[str, ...] = ()) -> str:
+    body = _cut(text.strip() or "(the mail has no text)")
+    parts = ["\n".join(_envelope_lines(headers)), body]
+    if notes:
+        parts.append("\n".join(f"_Jicket: {single_line(note)}_" for note in notes))
+    parts.append(mail_marker(headers.mail_key()))
+    return "\n\n".join(parts)
+
+
+def comment_body(headers: MailHeaders, text: str, notes: tuple[str, ...] = ()) -> str:
+    return issue_description(headers, text, notes)
+
+
+@dataclass(frozen=True)
+class ThreadTemplate:
+    source: str
+    legacy: bool
+
+    @classmethod
+    def load(cls, source: str) -> ThreadTemplate:
+        legacy = bool(_LEGACY_PLACEHOLDER.search(source)) and "{{" not in source and "{%" not in source
+        template = cls(source, legacy)
+        if not legacy:
+            try:
+                _environment().from_string(source)
+            except TemplateSyntaxError as exc:
+                raise TemplateError("JICKET_THREAD_TEMPLATE", f"line {exc.lineno}: {exc.message}") from exc
+        return template
+
+    def render(self, variables: dict[str, str]) -> str:
+        if self.legacy:
+            def substitute(match: re.Match[str]) -> str:
+                name = match.group(1)
+                if name not in variables:
+                    raise TemplateError("JICKET_THREAD_TEMPLATE", f"unknown variable %({name})s")
+                return html.escape(variables[name])
+            return _LEGACY_PLACEHOLDER.sub(substitute, self.source)
+        try:
+            return _environment().from_string(self.source).render(**variables)
+        except (UndefinedError, SecurityError) as exc:
+            raise TemplateError("JICKET_THREAD_TEMPLATE", str(exc)) from exc
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
+
+
+def _html_to_text(rendered: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    return converter.handle(rendered).strip() + "\n"
+
+
+def confirmation_mail(*, headers: MailHeaders, ids: TicketIdScheme, ticket_id: str, ticket_address: str,
+                      template: ThreadTemplate, issue_key: str | None = None) -> EmailMessage:
+    """The mail that opens the thread: to the customer and the helpdesk, CCs kept, id in the subject."""
+    subject = single_line(headers.subject) or "(no subject)"
+    variables = {
+        "subject": subject,
+        "ticketid": ticket_id,
+        "ticket_tag": ids.tag(ticket_id),
+        "prefixed_ticketid": ids.prefixed(ticket_id),
+        "sender": headers.from_display,
+        "issue_key": issue_key or "",
+    }
+    rendered = template.render(variables)
+    helpdesk = ticket_address.lower()
+    customer = headers.reply_to[0] if headers.reply_to else headers.from_address
+    to = _unique([customer, ticket_address])
+    cc = [addr for addr in _unique(headers.cc) if addr.lower() not in {helpdesk, customer.lower()}]
+    domain = ticket_address.rsplit("@", 1)[1]
+
+    message = EmailMessage()
+    message["From"] = Address(addr_spec=ticket_address)
+    message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    message["Subject"] = f"{ids.tag(ticket_id)} {ids.strip_tag(subject)}".strip()
+    message["Date"] = format_datetime(localtime())
+    message["Message-ID"] = sent_message_id(ids, ticket_id, "confirm", domain)
+    if headers.message_id:
+        message["In-Reply-To"] = headers.message_id
+        message["References"] = " ".join(_unique([*headers.references, headers.message_id])[-20:])
+    message["X-Jicket-HashID"] = ticket_id
+    message["Auto-Submitted"] = "auto-replied"
+    message.set_content(_html_to_text(rendered))
+    message.add_alternative(rendered, subtype="html")
+    return message
+
+
+def _unique(addresses: list[str] | tuple[str, ...]) -> list[str]:
+    seen: dict[str, str] = {}
+    for addr in addresses:
+        if addr and addr.lower() not in seen:
+            seen[addr.lower()] = addr
+    return list(seen.values())
+
+
+def recipients(message: EmailMessage) -> list[str]:
+    """Envelope recipients of a mail built by ``confirmation_mail``."""
+    pairs = getaddresses([message.get("To", ""), message.get("Cc", "")])
+    return _unique([addr for _, addr in pairs if addr])
