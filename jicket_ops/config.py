@@ -182,3 +182,17 @@ def load_settings(lookup: Lookup) -> Settings:
         smtp_conn_id=_text(lookup, "JICKET_SMTP_CONN_ID", "jicket_smtp") or "jicket_smtp",
         jira_conn_id=_text(lookup, "JICKET_JIRA_CONN_ID", "jicket_jira") or "jicket_jira",
     )
+
+
+@dataclass(frozen=True)
+class TaskPolicy:
+    """Retries of the tasks that talk to a server (JICKET_TASK_RETRIES, JICKET_RETRY_DELAY seconds)."""
+
+    retries: int = 3
+    retry_delay: timedelta = timedelta(seconds=30)
+
+
+def load_task_policy(lookup: Lookup) -> TaskPolicy:
+    retries = int(_number(lookup, "JICKET_TASK_RETRIES", 3, int, 0, 20))
+    delay = _number(lookup, "JICKET_RETRY_DELAY", 30.0, float, 0.0, 3600.0)
+    return TaskPolicy(retries, timedelta(seconds=delay))

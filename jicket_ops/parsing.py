@@ -111,13 +111,15 @@ def _header_text(message: Message, name: str, defects: list[str]) -> str | None:
         defects.append(f"header {name} appears {len(raw_values)} times; the first is used")
     text = raw if isinstance(raw, str) else str(raw)
     try:
-        parts = email.header.decode_header(text)
+        # 8-bit bytes make compat32 hand back a Header in charset unknown-8bit: decode its bytes ourselves.
+        parts = email.header.decode_header(raw if isinstance(raw, email.header.Header) else text)
     except Exception:  # noqa: BLE001 - malformed encoded words: keep the raw text
         defects.append(f"header {name}: malformed encoded words kept as they are")
         parts = [(text, None)]
     pieces = []
     for chunk, charset in parts:
         if isinstance(chunk, bytes):
+            charset = None if charset == "unknown-8bit" else charset
             pieces.append(decode_bytes(chunk, charset, defects, f"header {name}"))
         else:
             pieces.append(chunk)

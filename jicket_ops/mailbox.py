@@ -1,0 +1,267 @@
+"""IMAP adapter: the helpdesk mailbox, with batched UID commands and Jicket's keywords.
+
+Progress of each mail is recorded on the mail itself as IMAP keywords, which survive a move to
+another folder (RFC 3501 2.3.2). That is Jicket's only state besides Jira:
+
+- ``$JicketImported``: Jira has the mail (issue or comment).
+- ``$JicketConfirming``: the confirmation is about to be sent (see ``pipeline.confirm``).
+- ``$JicketDone``: nothing is left to do; the move task takes it out of the inbox.
+- ``$JicketFiltered``: a filter rule (or loop protection) dropped it.
+"""
+
+from __future__ import annotations
+
+import base64
+import imaplib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from airflow.providers.imap.hooks.imap import ImapHook
+
+from jicket_ops.errors import FolderMissingError, MailboxCapabilityError, MailboxError
+from jicket_ops.parsing import ROUTING_HEADERS
+from jicket_ops.tls import ssl_context, truthy
+
+IMPORTED = "$JicketImported"
+CONFIRMING = "$JicketConfirming"
+DONE = "$JicketDone"
+FILTERED = "$JicketFiltered"
+KEYWORDS = (IMPORTED, CONFIRMING, DONE, FILTERED)
+
+UID_BATCH = 500  # UIDs per command; keeps command lines short for every server
+_FETCH_META = re.compile(rb"UID (\d+)")
+_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+class JicketImapHook(ImapHook):
+    """ImapHook plus STARTTLS, a socket timeout and a private CA (connection extras).
+
+    Extras: ``tls`` = ``ssl`` (IMAPS, default on port 993) | ``starttls`` (default otherwise) |
+    ``none`` (plaintext, explicit only); ``ca_file``; ``timeout`` (seconds, default 60);
+    ``ssl_context: none`` turns certificate verification off.
+    """
+
+    def _build_client(self, conn):  # type: ignore[override]
+        extra = conn.extra_dejson
+        tls = str(extra.get("tls") or "").lower()
+        if not tls:
+            use_ssl = truthy(extra.get("use_ssl"), default=(conn.port or 993) == 993)
+            tls = "ssl" if use_ssl else "starttls"
+        timeout = float(extra.get("timeout", 60))
+        host = conn.host
+        if tls == "ssl":
+            return imaplib.IMAP4_SSL(host, conn.port or 993, ssl_context=ssl_context(extra), timeout=timeout)
+        client = imaplib.IMAP4(host, conn.port or 143, timeout=timeout)
+        if tls == "starttls":
+            client.starttls(ssl_context=ssl_context(extra))
+        elif tls != "none":
+            raise MailboxError(
+                f"connection {self.imap_conn_id}: extra 'tls' must be ssl, starttls or none, got {tls!r}")
+        return client
+
+
+def quote(text: str) -> str:
+    """An IMAP quoted string (folder names, search keys)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def encode_folder(name: str) -> str:
+    """Modified UTF-7 (RFC 3501 5.1.3), quoted: how IMAP spells non-ASCII folder names."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            utf16 = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(utf16).decode().rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return quote("".join(out))
+
+
+def uid_sets(uids: Iterable[int], batch: int = UID_BATCH) -> Iterator[str]:
+    """Compact UID sets (``1:5,9``) of at most ``batch`` UIDs each."""
+    ordered = sorted(set(uids))
+    for start in range(0, len(ordered), batch):
+        chunk = ordered[start:start + batch]
+        ranges: list[str] = []
+        first = prev = chunk[0]
+        for uid in chunk[1:]:
+            if uid != prev + 1:
+                ranges.append(f"{first}:{prev}" if first != prev else str(first))
+                first = uid
+            prev = uid
+        ranges.append(f"{first}:{prev}" if first != prev else str(first))
+        yield ",".join(ranges)
+
+
+@dataclass(frozen=True)
+class FetchedHeader:
+    uid: int
+    flags: frozenset[str]
+    size: int
+    header: bytes
+
+
+class Mailbox:
+    """One IMAP session on the helpdesk mailbox. Use as a context manager."""
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+        self._hook: JicketImapHook | None = None
+        self.selected: str | None = None
+        self.uidvalidity: int = 0
+        self.round_trips = 0
+
+    def __enter__(self) -> Mailbox:
+        try:
+            self._hook = JicketImapHook(imap_conn_id=self.conn_id).get_conn()
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailboxError(f"connection {self.conn_id}: cannot log in to the IMAP server: {exc}") from exc
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._hook and self._hook.mail_client:
+            try:
+                self._hook.mail_client.logout()
+            except (OSError, imaplib.IMAP4.error):
+                pass  # the session is gone either way
+
+    @property
+    def client(self) -> imaplib.IMAP4:
+        assert self._hook is not None and self._hook.mail_client is not None, "use Mailbox as a context manager"
+        return self._hook.mail_client
+
+    def _ok(self, what: str, typ: str, data: list) -> list:
+        self.round_trips += 1
+        if typ != "OK":
+            detail = b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace")
+            raise MailboxError(f"IMAP {what} failed: {typ} {detail}")
+        return data
+
+    def _uid(self, command: str, *args: str) -> list:
+        try:
+            typ, data = self.client._simple_command("UID", command, *args)  # noqa: SLF001 - MOVE is not in imaplib
+            if command in ("FETCH", "SEARCH", "STORE"):
+                typ, data = self.client._untagged_response(typ, data, command)  # noqa: SLF001
+        except (OSError, imaplib.IMAP4.abort) as exc:
+            raise MailboxError(f"IMAP UID {command}: connection lost: {exc}") from exc
+        except imaplib.IMAP4.error as exc:
+            raise MailboxError(f"IMAP UID {command} refused: {exc}") from exc
+        return self._ok(f"UID {command}", typ, data)
+
+    # -- folders -----------------------------------------------------------------------------------------
+    def select(self, folder: str, setting: str = "JICKET_FOLDER_INBOX", readonly: bool = False) -> int:
+        """Select a folder and return its UIDVALIDITY; a missing folder raises FolderMissingError."""
+        try:
+            typ, data = self.client.select(encode_folder(folder), readonly=readonly)
+        except imaplib.IMAP4.error as exc:
+            raise FolderMissingError(setting, folder) from exc
+        self.round_trips += 1
+        if typ != "OK":
+            raise FolderMissingError(setting, folder)
+        uidvalidity = self.client.response("UIDVALIDITY")[1]
+        permanent = self.client.response("PERMANENTFLAGS")[1]
+        self.selected = folder
+        self.uidvalidity = int(uidvalidity[0]) if uidvalidity and uidvalidity[0] else 0
+        if not self.uidvalidity:
+            raise MailboxCapabilityError(f"folder {folder!r}: the server reported no UIDVALIDITY")
+        if not readonly and permanent and permanent[0] is not None and b"\\*" not in permanent[0]:
+            raise MailboxCapabilityError(
+                f"folder {folder!r}: the server does not allow custom keywords (PERMANENTFLAGS lacks \\*); "
+                "Jicket records each mail's progress as keywords")
+        return self.uidvalidity
+
+    def require_folder(self, folder: str, setting: str) -> None:
+        typ, data = self.client.list('""', encode_folder(folder))
+        self.round_trips += 1
+        if typ != "OK" or not [d for d in data if d]:
+            raise FolderMissingError(setting, folder)
+
+    def capabilities(self) -> set[str]:
+        typ, data = self.client.capability()
+        self._ok("CAPABILITY", typ, data)
+        return set(data[0].decode().upper().split()) if data and data[0] else set()
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def search(self, *criteria: str) -> list[int]:
+        data = self._uid("SEARCH", *criteria)
+        found: list[int] = []
+        for line in data:
+            if line:
+                found.extend(int(token) for token in line.split())
+        return sorted(found)
+
+    def _fetch(self, uids: Iterable[int], items: str) -> Iterator[tuple[int, bytes, bytes | None]]:
+        for uid_set in uid_sets(uids):
+            for entry in self._uid("FETCH", uid_set, items):
+                if isinstance(entry, tuple):
+                    meta, literal = entry[0], entry[1]
+                elif isinstance(entry, bytes) and b"UID" in entry:
+                    meta, literal = entry, None
+                else:
+                    continue
+                match = _FETCH_META.search(meta)
+                if match:
+                    yield int(match.group(1)), meta, literal
+
+    def fetch_headers(self, uids: Iterable[int]) -> list[FetchedHeader]:
+        fields = " ".join(ROUTING_HEADERS).upper()
+        found = []
+        for uid, meta, literal in self._fetch(uids, f"(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})])"):
+            flags = _FLAGS.search(meta)
+            size = _SIZE.search(meta)
+            found.append(FetchedHeader(
+                uid=uid,
+                flags=frozenset(flags.group(1).decode().split()) if flags else frozenset(),
+                size=int(size.group(1)) if size else 0,
+                header=literal or b"",
+            ))
+        return found
+
+    def fetch_flags(self, uids: Iterable[int]) -> dict[int, frozenset[str]]:
+        flags: dict[int, frozenset[str]] = {}
+        for uid, meta, _ in self._fetch(uids, "(UID FLAGS)"):
+            match = _FLAGS.search(meta)
+            flags[uid] = frozenset(match.group(1).decode().split()) if match else frozenset()
+        return flags
+
+    def fetch_raw(self, uids: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+        """Whole messages, a batch at a time (BODY.PEEK so nothing is marked \\Seen)."""
+        for uid, _meta, literal in self._fetch(uids, "(UID BODY.PEEK[])"):
+            yield uid, literal or b""
+
+    # -- writing -----------------------------------------------------------------------------------------
+    def add_keywords(self, uids: Iterable[int], *keywords: str) -> None:
+        uids = list(uids)
+        if not uids:
+            return
+        for uid_set in uid_sets(uids):
+            self._uid("STORE", uid_set, "+FLAGS.SILENT", f"({' '.join(keywords)})")
+
+    def move(self, uids: Iterable[int], folder: str) -> None:
+        """UID MOVE (RFC 6851), else COPY + STORE \\Deleted + UID EXPUNGE of exactly these UIDs."""
+        uids = list(uids)
+        if not uids:
+            return
+        caps = self.capabilities()
+        for uid_set in uid_sets(uids):
+            if "MOVE" in caps:
+                self._uid("MOVE", uid_set, encode_folder(folder))
+            elif "UIDPLUS" in caps:
+                self._uid("COPY", uid_set, encode_folder(folder))
+                self._uid("STORE", uid_set, "+FLAGS.SILENT", "(\\Deleted)")
+                self._uid("EXPUNGE", uid_set)
+            else:
+                raise MailboxCapabilityError(
+                    "the IMAP server supports neither MOVE nor UIDPLUS; Jicket will not run a plain EXPUNGE, "
+                    "which would also remove other clients' deleted mail")

@@ -1,0 +1,334 @@
+"""The body of each DAG task: fetch, filter, route, write_to_jira, confirm, move.
+
+Each function takes the settings and an open adapter, does its stage for a whole batch with
+batched IMAP commands, and returns a small JSON-able dict for XCom (UIDs, decisions, counts; never
+mail bodies). Per-mail failures are logged with the mail named and collected, so one bad mail never
+blocks the others; the task then fails with MailProcessingError listing them, and Airflow retries.
+
+Exactly once: a mail's progress is recorded on the mail (IMAP keywords, see ``mailbox``) and in
+Jira (the ``{anchor:jicket-mail-...}`` marker of each issue and comment). Every write is preceded
+by a lookup of both, so a retried task, a re-run or a crash at any point repeats no write. A mail
+leaves the inbox only once it is marked ``$JicketDone``.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from jicket_ops import filters as filter_rules
+from jicket_ops.errors import JicketError, MailProcessingError, TicketIdCollisionError
+from jicket_ops.jira_writer import JiraWriter, Ticket
+from jicket_ops.mailbox import CONFIRMING, DONE, FILTERED, IMPORTED, Mailbox, quote
+from jicket_ops.parsing import MailHeaders, parse_headers, parse_mail
+from jicket_ops.rendering import (
+    ThreadTemplate,
+    comment_body,
+    confirmation_mail,
+    issue_description,
+    issue_summary,
+    recipients,
+)
+from jicket_ops.routing import Route, RouteDecision, route_mail, sent_message_id
+
+log = logging.getLogger("jicket")
+
+BODY_BATCH_BYTES = 64 * 1024 * 1024  # bodies fetched per IMAP command, at most (one mail may exceed it)
+BODY_BATCH_MAILS = 50
+
+
+def describe(uid: int, headers: MailHeaders | None = None, ticket: str | None = None) -> str:
+    """How logs name a mail."""
+    parts = [f"uid={uid}"]
+    if headers is not None:
+        parts.append(f"message_id={headers.message_id or '-'}")
+    if ticket:
+        parts.append(f"ticket={ticket}")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class InboxMail:
+    uid: int
+    size: int
+    flags: frozenset[str]
+    headers: MailHeaders
+
+    def as_dict(self) -> dict:
+        return {"uid": self.uid, "size": self.size, "flags": sorted(self.flags), "headers": self.headers.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InboxMail:
+        return cls(int(data["uid"]), int(data["size"]), frozenset(data["flags"]),
+                   MailHeaders.from_dict(data["headers"]))
+
+
+# -- fetch ------------------------------------------------------------------------------------------------
+def fetch(settings, mailbox: Mailbox, folder: str | None = None, max_mails: int | None = None) -> dict:
+    """List the mails waiting in the inbox, oldest first, with the headers routing needs."""
+    folder = folder or settings.folder_inbox
+    mailbox.require_folder(settings.folder_success, "JICKET_FOLDER_SUCCESS")
+    uidvalidity = mailbox.select(folder)
+    waiting = mailbox.search("UNDELETED", "UNKEYWORD", DONE)
+    limit = max_mails or settings.max_mails_per_run
+    if len(waiting) > limit:
+        log.info("%d mails wait in %s; this run takes the oldest %d", len(waiting), folder, limit)
+        waiting = waiting[:limit]
+    mails = []
+    for fetched in mailbox.fetch_headers(waiting):
+        headers = parse_headers(fetched.header)
+        mails.append(InboxMail(fetched.uid, fetched.size, fetched.flags, headers))
+        log.info("fetched %s from=%s subject=%r size=%d", describe(fetched.uid, headers), headers.from_address,
+                 headers.subject[:200], fetched.size)
+    return {"folder": folder, "uidvalidity": uidvalidity, "mails": [m.as_dict() for m in mails]}
+
+
+# -- filter -----------------------------------------------------------------------------------------------
+def decide_filters(config: filter_rules.FilterConfig, mails: list[InboxMail]) -> dict[int, filter_rules.FilterVerdict]:
+    """The filter verdict of every mail not yet imported (pure)."""
+    return {
+        mail.uid: filter_rules.evaluate(config, mail.headers.from_address, mail.headers.subject)
+        for mail in mails if IMPORTED not in mail.flags
+    }
+
+
+def filter_mails(settings, mailbox: Mailbox, fetched: dict) -> dict:
+    """Mark blacklisted mails ``$JicketFiltered $JicketDone``; pass the others on."""
+    config = settings.load_filters()
+    mails = [InboxMail.from_dict(m) for m in fetched["mails"]]
+    verdicts = decide_filters(config, mails)
+    dropped = [uid for uid, verdict in verdicts.items() if verdict.filtered]
+    for mail in mails:
+        verdict = verdicts.get(mail.uid)
+        if verdict and verdict.reasons:
+            log.info("%s %s: %s", describe(mail.uid, mail.headers), "filtered" if verdict.filtered else "kept",
+                     "; ".join(verdict.reasons))
+    if dropped:
+        _select_same(mailbox, fetched)
+        mailbox.add_keywords(dropped, FILTERED, DONE)
+    kept = [m.as_dict() for m in mails if m.uid not in dropped]
+    return {**fetched, "mails": kept, "filtered": sorted(dropped)}
+
+
+def _select_same(mailbox: Mailbox, fetched: dict) -> None:
+    """Select the folder fetch listed, refusing to act if its UIDs were renumbered since."""
+    uidvalidity = mailbox.select(fetched["folder"])
+    if uidvalidity != fetched["uidvalidity"]:
+        raise JicketError(
+            f"UIDVALIDITY of {fetched['folder']!r} changed from {fetched['uidvalidity']} to {uidvalidity} "
+            "during the run; nothing was written, the next run starts afresh")
+
+
+# -- route ------------------------------------------------------------------------------------------------
+def route(settings, mailbox: Mailbox, filtered: dict) -> dict:
+    """Decide new ticket / reply / Jicket's own mail for each mail; own mails are marked done."""
+    decisions: list[RouteDecision] = []
+    for data in filtered["mails"]:
+        mail = InboxMail.from_dict(data)
+        if IMPORTED in mail.flags:
+            continue  # Jira has it already; only confirm and move are left
+        decision = route_mail(mail.headers, uid=mail.uid, uidvalidity=filtered["uidvalidity"], ids=settings.ids,
+                              ticket_address=settings.ticket_address)
+        log.info("%s routed %s: %s", describe(mail.uid, mail.headers, settings.ids.prefixed(decision.ticket_id)
+                                              if decision.ticket_id else None), decision.route,
+                 "; ".join(decision.reasons))
+        decisions.append(decision)
+    own = [d.uid for d in decisions if d.route is Route.OWN_MAIL]
+    if own:
+        _select_same(mailbox, filtered)
+        mailbox.add_keywords(own, DONE)
+    to_write = [d.as_dict() for d in decisions if d.route in (Route.NEW, Route.REPLY)]
+    return {"folder": filtered["folder"], "uidvalidity": filtered["uidvalidity"], "decisions": to_write,
+            "own_mail": own}
+
+
+# -- write_to_jira ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WriteResult:
+    uid: int
+    action: str  # created, commented, already_created, already_commented
+    ticket_id: str
+    issue_key: str
+
+
+def plan_write(decision: RouteDecision, tickets: dict[str, Ticket], mail_key: str) -> tuple[str, str, Ticket | None]:
+    """(action, ticket id, existing issue) for one mail, given what Jira already holds (pure)."""
+    if decision.route is Route.REPLY and decision.ticket_id in tickets:
+        ticket = tickets[decision.ticket_id]
+        return ("already_commented" if ticket.has_mail(mail_key) else "comment"), decision.ticket_id, ticket
+    # A new mail, or a reply to a ticket Jira does not know: a ticket of the mail's own.
+    ticket_id = decision.fallback_ticket_id
+    ticket = tickets.get(ticket_id)
+    if ticket is None:
+        return "create", ticket_id, None
+    if not ticket.has_mail(mail_key):
+        raise TicketIdCollisionError(
+            f"ticket id {ticket_id} is already used by {ticket.key}, which was not created for this mail; "
+            "check JICKET_ID_SALT / JICKET_ID_ALPHABET and whether another Jicket writes to this project")
+    return "already_created", ticket_id, ticket
+
+
+def _write_one(settings, jira: JiraWriter, decision: RouteDecision, raw: bytes,
+               tickets: dict[str, Ticket]) -> WriteResult:
+    mail = parse_mail(raw)
+    headers = mail.headers
+    notes = tuple(f"mail defect: {d}" for d in mail.defects[:10])
+    action, ticket_id, ticket = plan_write(decision, tickets, headers.mail_key())
+    if action == "comment":
+        jira.add_comment(ticket.key, comment_body(headers, mail.text, notes))
+        return WriteResult(decision.uid, "commented", ticket_id, ticket.key)
+    if action == "create":
+        key = jira.create_issue(issue_summary(settings.ids, ticket_id, headers.subject),
+                                issue_description(headers, mail.text, notes))
+        return WriteResult(decision.uid, "created", ticket_id, key)
+    return WriteResult(decision.uid, action, ticket_id, ticket.key)
+
+
+def _body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if current and (current_bytes + size > BODY_BATCH_BYTES or len(current) >= BODY_BATCH_MAILS):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(uid)
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, sizes: dict[int, int]) -> dict:
+    """Create an issue per new mail and a comment per reply, exactly once; mark them ``$JicketImported``."""
+    decisions = {d["uid"]: RouteDecision.from_dict(d) for d in routed["decisions"]}
+    if not decisions:
+        return {"results": [], "failed": {}}
+    _select_same(mailbox, routed)
+    # A retry must not redo what an earlier attempt finished.
+    flags = mailbox.fetch_flags(decisions)
+    pending = [uid for uid in sorted(decisions) if uid in flags and IMPORTED not in flags[uid]]
+    gone = sorted(set(decisions) - set(flags))
+    if gone:
+        log.warning("uids %s left the inbox since fetch (moved by someone else); skipped", gone)
+    wanted = {t for uid in pending for t in (decisions[uid].ticket_id, decisions[uid].fallback_ticket_id)}
+    tickets = jira.find_tickets(sorted(wanted))
+    results: list[WriteResult] = []
+    failures: dict[str, str] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=settings.jira_concurrency, thread_name_prefix="jira") as pool:
+            for batch in _body_batches(pending, sizes):
+                bodies = dict(mailbox.fetch_raw(batch))
+                futures = {uid: pool.submit(_write_one, settings, jira, decisions[uid], bodies[uid], tickets)
+                           for uid in batch if uid in bodies}
+                for uid in batch:
+                    if uid not in futures:
+                        failures[f"uid={uid}"] = "the server returned no body"
+                        continue
+                    try:
+                        result = futures[uid].result()
+                    except JicketError as exc:
+                        failures[f"uid={uid}"] = str(exc)
+                        log.error("uid=%d: %s", uid, exc)
+                        continue
+                    results.append(result)
+                    log.info("uid=%d %s %s (ticket %s)", uid, result.action, result.issue_key,
+                             settings.ids.prefixed(result.ticket_id))
+                del bodies
+    finally:
+        # Record progress even when a later mail failed; replies need nothing more.
+        new_uids = [r.uid for r in results if r.action in ("created", "already_created")]
+        reply_uids = [r.uid for r in results if r.action in ("commented", "already_commented")]
+        mailbox.add_keywords(new_uids, IMPORTED)
+        mailbox.add_keywords(reply_uids, IMPORTED, DONE)
+    summary = {"results": [r.__dict__ for r in results], "failed": failures, "jira_requests": jira.requests}
+    if failures:
+        raise MailProcessingError("write_to_jira", failures)
+    return summary
+
+
+# -- confirm ----------------------------------------------------------------------------------------------
+def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory) -> dict:
+    """Send one confirmation per new ticket; the mail is then ``$JicketDone``.
+
+    Works from the mailbox, not from XCom: every mail marked imported but not done is a new ticket
+    awaiting its confirmation, whichever run imported it.
+    """
+    uidvalidity = mailbox.select(settings.folder_inbox)
+    waiting = mailbox.search("UNDELETED", "KEYWORD", IMPORTED, "UNKEYWORD", DONE)
+    if not waiting:
+        return {"sent": [], "failed": {}}
+    fetched = {f.uid: f for f in mailbox.fetch_headers(waiting)}
+    ticket_of = {uid: settings.ids.new_id(uidvalidity, uid) for uid in fetched}
+    tickets = jira.find_tickets(sorted(set(ticket_of.values())))
+    template = ThreadTemplate.load(settings.thread_template.read_text(encoding="utf-8"))
+    domain = settings.ticket_address.rsplit("@", 1)[1]
+    failures: dict[str, str] = {}
+    already: list[int] = []
+    to_send: dict[int, tuple] = {}
+    for uid, item in sorted(fetched.items()):
+        headers = parse_headers(item.header)
+        ticket_id = ticket_of[uid]
+        name = describe(uid, headers, settings.ids.prefixed(ticket_id))
+        ticket = tickets.get(ticket_id)
+        if ticket is None or not ticket.has_mail(headers.mail_key()):
+            failures[name] = "marked imported, but Jira has no issue for this mail under its ticket id"
+            continue
+        if CONFIRMING in item.flags and _confirmation_exists(settings, mailbox, ticket_id, domain):
+            already.append(uid)  # sent by an attempt that died before it could record it
+            continue
+        try:
+            message = confirmation_mail(headers=headers, ids=settings.ids, ticket_id=ticket_id,
+                                        ticket_address=settings.ticket_address, template=template,
+                                        issue_key=ticket.key)
+        except (JicketError, ValueError) as exc:
+            failures[name] = f"cannot build the confirmation: {exc}"
+            continue
+        to_send[uid] = (name, message)
+    if already:
+        mailbox.select(settings.folder_inbox)
+        mailbox.add_keywords(already, DONE)
+    sent: list[int] = []
+    if to_send:
+        mailbox.add_keywords(to_send, CONFIRMING)
+        try:
+            with mailer_factory() as mailer:
+                for uid, (name, message) in to_send.items():
+                    try:
+                        mailer.send(message, settings.ticket_address, recipients(message), name)
+                    except JicketError as exc:
+                        failures[name] = str(exc)
+                        log.error("%s: %s", name, exc)
+                        continue
+                    sent.append(uid)
+                    log.info("%s confirmation sent to %s", name, ", ".join(recipients(message)))
+        finally:
+            mailbox.add_keywords(sent, DONE)
+    if failures:
+        raise MailProcessingError("confirm", failures)
+    return {"sent": sent, "already_sent": already, "failed": failures}
+
+
+def _confirmation_exists(settings, mailbox: Mailbox, ticket_id: str, domain: str) -> bool:
+    """Whether our own copy of the confirmation reached the helpdesk mailbox (inbox or success folder)."""
+    message_id = sent_message_id(settings.ids, ticket_id, "confirm", domain)
+    for folder, setting in ((settings.folder_inbox, "JICKET_FOLDER_INBOX"),
+                            (settings.folder_success, "JICKET_FOLDER_SUCCESS")):
+        mailbox.select(folder, setting, readonly=True)
+        if mailbox.search("HEADER", "Message-ID", quote(message_id)):
+            return True
+    mailbox.select(settings.folder_inbox)
+    return False
+
+
+# -- move -------------------------------------------------------------------------------------------------
+def move(settings, mailbox: Mailbox) -> dict:
+    """Move every mail marked ``$JicketDone`` from the inbox to the success folder."""
+    mailbox.select(settings.folder_inbox)
+    done = mailbox.search("UNDELETED", "KEYWORD", DONE)
+    mailbox.move(done, settings.folder_success)
+    if done:
+        log.info("moved %d mail(s) to %s: uids %s", len(done), settings.folder_success, done)
+    return {"moved": done}

@@ -1,0 +1,52 @@
+"""The last task of a run: one summary of what every stage did, and the run's verdict."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("jicket")
+
+STAGES = ("fetch", "filter_mails", "route", "write_to_jira", "confirm", "move")
+FAILED_STATES = {"failed", "upstream_failed"}
+
+
+def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> dict:
+    """Counts per outcome from the stages' XCom values (pure)."""
+    fetched = outputs.get("fetch") or {}
+    filtered = outputs.get("filter_mails") or {}
+    routed = outputs.get("route") or {}
+    written = outputs.get("write_to_jira") or {}
+    confirmed = outputs.get("confirm") or {}
+    moved = outputs.get("move") or {}
+    results = written.get("results") or []
+    return {
+        "fetched": len(fetched.get("mails") or []),
+        "new": sum(1 for r in results if r["action"] == "created"),
+        "replies": sum(1 for r in results if r["action"] == "commented"),
+        "already_in_jira": sum(1 for r in results if r["action"].startswith("already")),
+        "filtered": len(filtered.get("filtered") or []),
+        "own_mail": len(routed.get("own_mail") or []),
+        "confirmations": len(confirmed.get("sent") or []),
+        "moved": len(moved.get("moved") or []),
+        "tickets": sorted({r["issue_key"] for r in results}),
+        "failed_stages": sorted(stage for stage, state in states.items() if state in FAILED_STATES),
+    }
+
+
+def summarize_run(context) -> dict:
+    from airflow.sdk.exceptions import AirflowException
+
+    ti = context["ti"]
+    outputs = {stage: ti.xcom_pull(task_ids=stage) for stage in STAGES}
+    states: dict[str, str] = {}
+    try:
+        by_run = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(STAGES), run_ids=[ti.run_id])
+        states = {task: str(state) for task, state in (by_run.get(ti.run_id) or {}).items()}
+    except Exception as exc:  # noqa: BLE001 - fall back to "a stage without output failed"
+        log.warning("cannot read task states (%s); judging stages by their output", exc)
+        states = {stage: ("success" if outputs[stage] is not None else "failed") for stage in STAGES}
+    summary = build_summary(outputs, states)
+    log.info("run summary: %s", summary)
+    if summary["failed_stages"]:
+        raise AirflowException(f"stages failed: {', '.join(summary['failed_stages'])}; summary: {summary}")
+    return summary
