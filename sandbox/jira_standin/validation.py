@@ -64,6 +64,8 @@ class SpecValidator:
         result = self.api.unmarshal_request(req)
         out = []
         for e in result.errors:
+            if type(e).__name__ == "SecurityValidationError":
+                continue  # credentials are checked by the stand-in itself, before validation (401)
             text = _describe(e)
             kind = "media" if "MediaTypeNotFound" in text else "request"
             out.append((kind, text))

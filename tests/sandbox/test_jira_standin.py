@@ -83,6 +83,8 @@ def test_starts_quickly_and_identifies_as_data_center(dc):
     info = jira.get_server_info()
     assert info["deploymentType"] == "Server" and info["versionNumbers"][0] == 10
     assert jira.myself()["name"] == "helpdesk"
+    anonymous = requests.get(dc.url + "/rest/api/2/serverInfo", timeout=10)
+    assert anonymous.status_code == 200 and anonymous.json()["baseUrl"] == dc.url
     assert jira.get_project("HD")["key"] == "HD"
     with pytest.raises(HTTPError) as err:
         jira.get_project("NOPE")
@@ -692,6 +694,14 @@ def test_cloud_users_have_account_ids_and_tokens(cloud):
         params={"jql": f'reporter = "{alice["accountId"]}"', "fields": "description,summary"},
     ).json()
     assert [i["key"] for i in v3["issues"]] == [created["key"]]
+    assert v3["issues"][0]["fields"]["description"] is None
+    jira.issue_add_comment(created["key"], "first line\nsecond line")
+    comment_query = {"jql": f"key = {created['key']}", "fields": "comment"}
+    adf = rest(cloud, "GET", "/rest/api/3/search/jql", params=comment_query).json()
+    body = adf["issues"][0]["fields"]["comment"]["comments"][0]["body"]
+    assert body["type"] == "doc" and body["content"][0]["content"][0]["text"] == "first line"  # ADF in v3
+    plain = rest(cloud, "GET", "/rest/api/2/search/jql", params=comment_query).json()
+    assert plain["issues"][0]["fields"]["comment"]["comments"][0]["body"] == "first line\nsecond line"
     assert cloud.violations() == []
 
 
