@@ -154,6 +154,8 @@ class JiraStandin:
             self.password,
             "--ready-file",
             str(ready),
+            "--exit-with-parent",
+            str(os.getpid()),
         ]
         for p in self.projects:
             cmd += ["--project", p]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import socket
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--base-url", default=None, help="base URL used in 'self' links (default: the listening URL)"
     )
     p.add_argument("--log-level", default="warning")
+    p.add_argument(
+        "--exit-with-parent",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="stop when process PID is gone (used by the JiraStandin helper)",
+    )
     return p
 
 
@@ -49,12 +57,26 @@ def write_ready(path: str, url: str) -> None:
 
 
 class _Server(uvicorn.Server):
-    def __init__(self, config, ready: tuple[str | None, str]):
+    def __init__(self, config, ready: tuple[str | None, str], parent_pid: int | None = None):
         super().__init__(config)
         self._ready = ready
+        self.parent_pid = parent_pid
+
+    async def _watch_parent(self) -> None:
+        while not self.should_exit:
+            try:
+                os.kill(self.parent_pid, 0)
+            except ProcessLookupError:
+                self.should_exit = True
+                return
+            except PermissionError:
+                pass
+            await asyncio.sleep(1.0)
 
     async def startup(self, sockets=None) -> None:
         await super().startup(sockets=sockets)
+        if self.parent_pid:
+            self._watch = asyncio.ensure_future(self._watch_parent())
         path, url = self._ready
         if self.started:
             if path:
@@ -84,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(
         app, log_level=args.log_level, access_log=False, lifespan="off", timeout_keep_alive=30
     )
-    server = _Server(config, (args.ready_file, url))
+    server = _Server(config, (args.ready_file, url), args.exit_with_parent)
     server.run(sockets=[sock])
     return 0
 
