@@ -116,6 +116,7 @@ class JiraStandin:
         log_path: str | os.PathLike | None = None,
         python: str | None = None,
         extra_args: list[str] | None = None,
+        exit_with_parent: bool = True,
     ):
         self.mode = mode
         self.user = user
@@ -126,6 +127,7 @@ class JiraStandin:
         self.startup_timeout = startup_timeout
         self.python = python or sys.executable
         self.extra_args = list(extra_args or [])
+        self.exit_with_parent = exit_with_parent
         self._tmp = tempfile.TemporaryDirectory(prefix="jira-standin-")
         self.log_path = Path(log_path) if log_path else Path(self._tmp.name) / "standin.log"
         self.proc: subprocess.Popen | None = None
@@ -138,6 +140,7 @@ class JiraStandin:
         if self.proc is not None:
             return self
         ready = Path(self._tmp.name) / "ready"
+        ready.unlink(missing_ok=True)  # a restart must not read the previous run's URL
         cmd = [
             self.python,
             "-m",
@@ -154,9 +157,9 @@ class JiraStandin:
             self.password,
             "--ready-file",
             str(ready),
-            "--exit-with-parent",
-            str(os.getpid()),
         ]
+        if self.exit_with_parent:  # no orphaned stand-in when the test process dies
+            cmd += ["--exit-with-parent", str(os.getpid())]
         for p in self.projects:
             cmd += ["--project", p]
         cmd += self.extra_args
