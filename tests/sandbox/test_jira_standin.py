@@ -543,14 +543,14 @@ def test_fault_injection(dc):
         jira.issue_add_comment("HD-1", "never stored")
     assert dc.issues()[0]["comments"] == []
 
-    dc.inject_faults({"path_regex": "/myself$", "action": "delay", "delay_s": 0.4, "skip": 1})
+    dc.inject_faults({"path_regex": "/myself$", "action": "delay", "delay_s": 0.8, "skip": 1})
     t0 = time.monotonic()
     jira.myself()
     fast = time.monotonic() - t0
     t0 = time.monotonic()
     jira.myself()
     slow = time.monotonic() - t0
-    assert fast < 0.3 <= 0.4 <= slow
+    assert fast < 0.6 and slow >= 0.8
 
     log = dc.requests_log()
     dropped = [e for e in log if e["fault"] in ("drop_after_commit", "drop_before")]
@@ -707,7 +707,7 @@ def test_cloud_users_have_account_ids_and_tokens(cloud):
 
 
 def test_cloud_search_is_eventually_consistent(cloud):
-    cloud.configure(search_delay_seconds=1.0)
+    cloud.configure(search_delay_seconds=1.5)
     jira = client(cloud, cloud=True)
     created = new_issue(jira, "fresh [JI-FRESH1]")
     query = 'summary ~ "\\"JI-FRESH1\\""'
@@ -726,12 +726,12 @@ def test_cloud_search_is_eventually_consistent(cloud):
     assert [i["key"] for i in rec_get.json()["issues"]] == [created["key"]]
     # the issue itself is readable at once; only search lags
     assert jira.issue(created["key"])["fields"]["summary"] == "fresh [JI-FRESH1]"
-    time.sleep(1.1)
+    time.sleep(1.6)
     jira.issue_add_comment(created["key"], "late comment with zebra")
     hits = rest(cloud, "POST", "/rest/api/3/search/jql", json=body).json()["issues"]
     assert [i["key"] for i in hits] == [created["key"]]
     zebra = {"jql": 'comment ~ "zebra"', "fields": ["summary"]}
     assert rest(cloud, "POST", "/rest/api/3/search/jql", json=zebra).json()["issues"] == []
-    time.sleep(1.1)
+    time.sleep(1.6)
     assert len(rest(cloud, "POST", "/rest/api/3/search/jql", json=zebra).json()["issues"]) == 1
     assert cloud.violations() == []
