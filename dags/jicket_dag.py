@@ -169,4 +169,4 @@ def jicket():
     written >> confirmed >> moved >> summarize()
 
 
-jicket()
+DAG = jicket()

@@ -24,13 +24,12 @@ class TemplateError(ConfigError):
     """The thread template (JICKET_THREAD_TEMPLATE) cannot be read or rendered."""
 
 
-class FolderMissingError(JicketError):
+class FolderMissingError(ConfigError):
     """An IMAP folder named in the settings does not exist on the server."""
 
     def __init__(self, setting: str, folder: str) -> None:
-        self.setting = setting
         self.folder = folder
-        super().__init__(f"{setting}: IMAP folder {folder!r} does not exist; create it or change the setting")
+        super().__init__(setting, f"IMAP folder {folder!r} does not exist; create it or change the setting")
 
 
 class MailboxError(JicketError):

@@ -16,7 +16,8 @@ def test_plain_mail():
 
 
 def test_unknown_and_missing_charsets_do_not_raise():
-    unknown = SIMPLE.replace(b"charset=utf-8", b"charset=x-unknown").replace(b"It does", "Es geht nicht, Grüße".encode())
+    unknown = SIMPLE.replace(b"charset=utf-8", b"charset=x-unknown")
+    unknown = unknown.replace(b"It does", "Es geht nicht, Grüße".encode())
     mail = parse_mail(unknown)
     assert "Grüße" in mail.text
     assert any("unknown charset" in d for d in mail.defects)

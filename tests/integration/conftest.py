@@ -1,0 +1,119 @@
+"""The real stack for integration runs: Dovecot, the SMTP relay into it, the Jira stand-in, Airflow.
+
+One stack and one metadata DB per test session; every test starts from empty mailboxes and an empty
+Jira. Runs use ``dag.test()`` in this process (the in-process execution API is built once), and the
+``airflow dags test`` CLI where the command line itself is under test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import uuid
+from email.message import EmailMessage
+from email.utils import format_datetime, localtime
+from pathlib import Path
+
+import pytest
+
+from sandbox.stack import CUSTOMER, HELPDESK, SUCCESS_FOLDER, SandboxStack
+
+ROOT = Path(__file__).resolve().parents[2]
+STAFF = "staff@example.test"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    with SandboxStack(tmp_path_factory.mktemp("stack")) as running:
+        running.add_user(STAFF, "staffpw")
+        yield running
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """A migrated SQLite metadata DB (AIRFLOW_HOME was set by tests/conftest.py)."""
+    result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True,
+                            env=os.environ.copy(), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture()
+def env(stack, airflow_db, monkeypatch):
+    """Point Jicket at the stack; empty mailboxes and Jira."""
+    for name, value in stack.connection_env().items():
+        monkeypatch.setenv(name, value)
+    for user in (HELPDESK, CUSTOMER, STAFF):
+        with stack.imap(user) as client:
+            for folder in client.list_folders():
+                client.delete_all(folder)
+    stack.jira.reset()
+    stack.jira.clear_faults()
+    stack.jira.clear_requests()
+    yield stack
+    assert stack.jira.violations() == [], "the Jira stand-in saw requests or responses that break the spec"
+
+
+def load_dag():
+    spec = importlib.util.spec_from_file_location("jicket_dag_under_test", ROOT / "dags" / "jicket_dag.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DAG
+
+
+@pytest.fixture(scope="session")
+def dag(airflow_db):
+    return load_dag()
+
+
+@pytest.fixture()
+def run_dag(dag, env):
+    """Run the DAG once with dag.test(); return (state, {task_id: state})."""
+    def run(conf: dict | None = None) -> tuple[str, dict[str, str]]:
+        dagrun = dag.test(run_conf=conf)
+        states = {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
+        return str(dagrun.state), states
+    return run
+
+
+def make_mail(*, sender: str = f"Customer <{CUSTOMER}>", to: str = HELPDESK, subject: str = "Printer broken",
+              body: str = "The printer on floor 3 is broken.", cc: str | None = None,
+              headers: dict[str, str] | None = None, message_id: str | None = None) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    if cc:
+        message["Cc"] = cc
+    message["Subject"] = subject
+    message["Date"] = format_datetime(localtime())
+    message["Message-ID"] = message_id or f"<{uuid.uuid4().hex}@customer.example.test>"
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return bytes(message)
+
+
+def deliver(stack, raw: bytes, user: str = HELPDESK, folder: str = "INBOX") -> int:
+    with stack.imap(user) as client:
+        return client.append(folder, raw)
+
+
+def messages(stack, folder: str = "INBOX", user: str = HELPDESK):
+    with stack.imap(user) as client:
+        return client.messages(folder)
+
+
+def wait_for_messages(stack, count: int, folder: str = "INBOX", user: str = HELPDESK, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = messages(stack, folder, user)
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+__all__ = ["CUSTOMER", "HELPDESK", "STAFF", "SUCCESS_FOLDER", "make_mail", "deliver", "messages",
+           "wait_for_messages", "load_dag"]
