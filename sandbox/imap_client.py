@@ -184,6 +184,10 @@ class ImapTestClient:
         data = self._uid("SEARCH", criteria)
         return sorted(int(u) for u in b" ".join(d for d in data if d).split())
 
+    def find(self, folder: str, header: str, value: str) -> list[int]:
+        """UIDs whose HEADER contains VALUE (``UID SEARCH HEADER "name" "value"``, quoted here)."""
+        return self.uids(folder, f"HEADER {quote(header)} {quote(value)}")
+
     def _fetch(self, uid_set: str, items: str) -> list[tuple[int, bytes, bytes | None]]:
         """(uid, metadata, literal) per FETCH response carrying a UID."""
         data = self._uid("FETCH", uid_set, items)

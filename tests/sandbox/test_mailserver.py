@@ -6,6 +6,7 @@ No mocks: every test talks to real processes over TCP with TLS verified against 
 from __future__ import annotations
 
 import base64
+import email
 import imaplib
 import json
 import signal
@@ -202,6 +203,9 @@ def test_append_fetch_and_keywords_survive_uid_move(dovecot):
         assert c.uids("INBOX", 'SUBJECT "floor 3"') == [uid]
         assert c.uids("INBOX", "KEYWORD $Foo") == [uid]
         assert c.uids("INBOX", 'SUBJECT "no such thing"') == []
+        message_id = email.message_from_bytes(raw)["Message-ID"]
+        assert c.find("INBOX", "Message-ID", message_id) == [uid]
+        assert c.find("INBOX", "Subject", 'floor "3"') == []  # quotes inside the value are escaped
 
         new_uid = c.move("INBOX", uid, "jicket")
         assert c.uids("INBOX") == []
