@@ -52,9 +52,10 @@ def ticket_search_jql(project: str, ids: TicketIdScheme, ticket_ids: list[str]) 
 
 
 def _markers(fields: dict) -> frozenset[str]:
-    texts = [fields.get("description") or ""]
+    description = fields.get("description")
+    texts = [description] if isinstance(description, str) else []
     comments = (fields.get("comment") or {}).get("comments") or []
-    texts.extend(c.get("body") or "" for c in comments if isinstance(c.get("body"), str))
+    texts.extend(c["body"] for c in comments if isinstance(c.get("body"), str))
     found = set()
     for text in texts:
         start = text.find("{anchor:jicket-mail-")
@@ -126,22 +127,19 @@ class JiraWriter:
                 summary = fields.get("summary") or ""
                 for ticket_id in chunk:
                     if self.ids.tag(ticket_id) in summary and ticket_id not in found:
-                        found[ticket_id] = Ticket(
-                            key=issue["key"],
-                            issue_id=int(issue["id"]),
-                            summary=summary,
-                            status_category=((fields.get("status") or {}).get("statusCategory") or {}).get("key", ""),
-                            markers=_markers(fields),
-                        )
+                        found[ticket_id] = self._ticket(issue)
         return found
 
     def _search(self, client, jql: str) -> list[dict]:
         issues: list[dict] = []
         if client.cloud:
+            # Cloud's v3 search returns rich-text (ADF) bodies; v2 keeps wiki markup, where the markers live.
             token = None
             while True:
-                page = self._call("search", client.enhanced_jql, jql, fields=SEARCH_FIELDS,
-                                  nextPageToken=token, limit=PAGE_SIZE)
+                params = {"jql": jql, "fields": ",".join(SEARCH_FIELDS), "maxResults": PAGE_SIZE}
+                if token:
+                    params["nextPageToken"] = token
+                page = self._call("search", client.get, "rest/api/2/search/jql", params=params)
                 issues.extend(page.get("issues") or [])
                 token = page.get("nextPageToken")
                 if page.get("isLast", True) or not token:
@@ -154,6 +152,29 @@ class JiraWriter:
             start += len(batch)
             if not batch or start >= int(page.get("total", 0)):
                 return issues
+
+    def find_by_mail(self, mail_key: str) -> tuple[str, Ticket] | None:
+        """The issue created for a mail, found by its marker (when the mail's UID no longer gives its id)."""
+        if not all(ch in "0123456789abcdef" for ch in mail_key):
+            raise ValueError(f"not a mail key: {mail_key!r}")
+        jql = f"project = {jql_string(self.project)} AND description ~ {jql_string(mail_key)} ORDER BY created ASC"
+        for issue in self._search(self._client(), jql):
+            fields = issue.get("fields") or {}
+            ticket_id = self.ids.find_in_subject(fields.get("summary") or "")
+            description = fields.get("description") or ""
+            if ticket_id and isinstance(description, str) and mail_marker(mail_key) in description:
+                return ticket_id, self._ticket(issue)
+        return None
+
+    def _ticket(self, issue: dict) -> Ticket:
+        fields = issue.get("fields") or {}
+        return Ticket(
+            key=issue["key"],
+            issue_id=int(issue["id"]),
+            summary=fields.get("summary") or "",
+            status_category=((fields.get("status") or {}).get("statusCategory") or {}).get("key", ""),
+            markers=_markers(fields),
+        )
 
     def create_issue(self, summary: str, description: str) -> str:
         fields = {

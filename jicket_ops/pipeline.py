@@ -274,8 +274,13 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory) -> dic
         name = describe(uid, headers, settings.ids.prefixed(ticket_id))
         ticket = tickets.get(ticket_id)
         if ticket is None or not ticket.has_mail(headers.mail_key()):
-            failures[name] = "marked imported, but Jira has no issue for this mail under its ticket id"
-            continue
+            # The mail changed UID since import (moved out and back): find its issue by its marker.
+            found = jira.find_by_mail(headers.mail_key())
+            if found is None:
+                failures[name] = "marked imported, but Jira has no issue carrying this mail's marker"
+                continue
+            ticket_id, ticket = found
+            name = describe(uid, headers, settings.ids.prefixed(ticket_id))
         if CONFIRMING in item.flags and _confirmation_exists(settings, mailbox, ticket_id, domain):
             already.append(uid)  # sent by an attempt that died before it could record it
             continue
