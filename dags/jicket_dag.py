@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DeltaTriggerTimetable, TriggerRule, dag, get_current_context, task
+from airflow.sdk import DeltaDataIntervalTimetable, DeltaTriggerTimetable, TriggerRule, dag, get_current_context, task
 
 from jicket_ops.config import environment_lookup, load_schedule, load_task_policy
 
@@ -38,7 +38,7 @@ POLICY = load_task_policy(environment_lookup())
 if SCHEDULE.loop_mode == "interval":
     schedule: object = DeltaTriggerTimetable(SCHEDULE.loop_time)  # fixed cadence on the wall clock
 elif SCHEDULE.loop_mode == "dynamic":
-    schedule = SCHEDULE.loop_time  # the next run follows the last one
+    schedule = DeltaDataIntervalTimetable(SCHEDULE.loop_time)  # the next run follows the last one's interval
 else:
     schedule = None  # singleshot: only when triggered
 
