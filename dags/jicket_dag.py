@@ -28,12 +28,22 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DeltaDataIntervalTimetable, DeltaTriggerTimetable, TriggerRule, dag, get_current_context, task
+from airflow.sdk import (
+    DeltaDataIntervalTimetable,
+    DeltaTriggerTimetable,
+    Param,
+    TriggerRule,
+    dag,
+    get_current_context,
+    task,
+)
 
 from jicket_ops.config import environment_lookup, load_schedule, load_task_policy
 
 SCHEDULE = load_schedule(environment_lookup())
 POLICY = load_task_policy(environment_lookup())
+# Operators' address for failure mails, read when the file is parsed (JICKET_ALERT_ADDRESS).
+ALERTS = bool(environment_lookup()("JICKET_ALERT_ADDRESS"))
 
 if SCHEDULE.loop_mode == "interval":
     schedule: object = DeltaTriggerTimetable(SCHEDULE.loop_time)  # fixed cadence on the wall clock
@@ -52,16 +62,45 @@ SERVER_TASK = {
 
 
 def _stage(name: str, body):
-    """Run one stage; a configuration error fails at once (retrying cannot fix it)."""
+    """Run one stage with the settings and this run's request; configuration errors fail at once."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from jicket_ops.errors import ConfigError
-    from jicket_ops.runtime import task_settings
+    from jicket_ops.runtime import task_request, task_settings
 
     try:
-        return body(task_settings())
+        settings = task_settings()
+        return body(settings, task_request(settings))
     except ConfigError as exc:
         raise AirflowFailException(f"{name}: configuration error: {exc}") from exc
+
+
+def _alert_operator(context) -> None:
+    """on_failure_callback: mail JICKET_ALERT_ADDRESS when a task has finally failed."""
+    from jicket_ops.alerts import send_failure_alert
+
+    send_failure_alert(context)
+
+
+PARAMS = {
+    "mode": Param("inbox", enum=["inbox", "rescan"], title="Mode",
+                  description="inbox: import waiting mails, confirm and move them (what the schedule does). "
+                              "rescan: re-check every mail of a folder (the success folder by default) in the "
+                              "time range against Jira and import only what Jira lacks; confirms and moves nothing."),
+    "folder": Param("", type=["null", "string"], title="Folder",
+                    description="IMAP folder to read instead of the mode's default, e.g. an archive. "
+                                "Any folder other than the inbox implies rescan."),
+    "since": Param("", type=["null", "string"], title="Received since",
+                   description="Only mails received at or after this date (YYYY-MM-DD, UTC) or ISO date-time."),
+    "before": Param("", type=["null", "string"], title="Received before",
+                    description="Only mails received before this date (YYYY-MM-DD, UTC) or ISO date-time."),
+    "dry_run": Param(False, type="boolean", title="Dry run",
+                     description="Decide and log everything, write nothing anywhere: no Jira write, no mail, "
+                                 "no keyword, no move."),
+    "max_mails": Param(None, type=["null", "integer"], minimum=1, title="Max mails",
+                       description="At most this many mails in this run (oldest first); "
+                                   "default JICKET_MAX_MAILS_PER_RUN."),
+}
 
 
 @dag(
@@ -71,19 +110,24 @@ def _stage(name: str, body):
     catchup=False,
     max_active_runs=1,  # two runs on one inbox would race for the same mails
     doc_md=__doc__,
+    params=PARAMS,
     tags=["jicket", "helpdesk"],
-    default_args={"owner": "jicket"},
+    default_args={"owner": "jicket", **({"on_failure_callback": _alert_operator} if ALERTS else {})},
 )
 def jicket():
     @task(**SERVER_TASK)
     def fetch() -> dict:
-        """List the mails waiting in the inbox (UID, UIDVALIDITY, routing headers; no bodies)."""
+        """List the mails this run handles (UID, UIDVALIDITY, routing headers; no bodies).
+
+        Inbox mode: mails in JICKET_FOLDER_INBOX not yet done. Rescan mode (backfill runs, `mode=rescan`,
+        or another `folder`): every mail of the folder received in the interval.
+        """
         from jicket_ops import pipeline
         from jicket_ops.mailbox import Mailbox
 
-        def body(settings):
+        def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.fetch(settings, mailbox)
+                return pipeline.fetch(settings, mailbox, request)
 
         return _stage("fetch", body)
 
@@ -93,7 +137,7 @@ def jicket():
         from jicket_ops import pipeline
         from jicket_ops.mailbox import Mailbox
 
-        def body(settings):
+        def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
                 return pipeline.filter_mails(settings, mailbox, fetched)
 
@@ -105,7 +149,7 @@ def jicket():
         from jicket_ops import pipeline
         from jicket_ops.mailbox import Mailbox
 
-        def body(settings):
+        def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
                 return pipeline.route(settings, mailbox, filtered)
 
@@ -113,14 +157,18 @@ def jicket():
 
     @task(**SERVER_TASK)
     def write_to_jira(routed: dict, fetched: dict) -> dict:
-        """Create one issue per new ticket and one comment per reply, exactly once; mark $JicketImported."""
+        """Create one issue per new ticket and one comment per reply, exactly once; mark $JicketImported.
+
+        In rescan mode only mails whose marker Jira lacks are written. Settings: JICKET_JIRA_PROJECT,
+        JICKET_JIRA_ISSUETYPE, JICKET_JIRA_CONCURRENCY, connection jicket_jira.
+        """
         from jicket_ops import pipeline
         from jicket_ops.jira_writer import JiraWriter
         from jicket_ops.mailbox import Mailbox
 
         sizes = {m["uid"]: m["size"] for m in fetched["mails"]}
 
-        def body(settings):
+        def body(settings, request):
             jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
             with Mailbox(settings.imap_conn_id) as mailbox:
                 return pipeline.write_to_jira(settings, mailbox, jira, routed, sizes)
@@ -129,34 +177,37 @@ def jicket():
 
     @task(trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
     def confirm() -> dict:
-        """Send the confirmation of every imported new ticket not yet confirmed (from any run)."""
+        """Send the confirmation of every imported new ticket not yet confirmed (from any run).
+
+        Settings: JICKET_THREAD_TEMPLATE, JICKET_TICKET_ADDRESS, connection jicket_smtp. Not in rescan runs.
+        """
         from jicket_ops import pipeline
         from jicket_ops.jira_writer import JiraWriter
         from jicket_ops.mailbox import Mailbox
         from jicket_ops.mailer import Mailer
 
-        def body(settings):
+        def body(settings, request):
             jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id))
+                return pipeline.confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request)
 
         return _stage("confirm", body)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
     def move() -> dict:
-        """Move every mail marked $JicketDone to JICKET_FOLDER_SUCCESS."""
+        """Move every mail marked $JicketDone to JICKET_FOLDER_SUCCESS (not in rescan runs)."""
         from jicket_ops import pipeline
         from jicket_ops.mailbox import Mailbox
 
-        def body(settings):
+        def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.move(settings, mailbox)
+                return pipeline.move(settings, mailbox, request)
 
         return _stage("move", body)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def summarize() -> dict:
-        """Log what this run did; fail the run when any stage failed, so the UI shows it."""
+        """Log and return what this run did (counts, ticket keys), emit metrics; fail if any stage failed."""
         from jicket_ops.summary import summarize_run
 
         return summarize_run(get_current_context())

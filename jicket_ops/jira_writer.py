@@ -166,6 +166,25 @@ class JiraWriter:
                 return ticket_id, self._ticket(issue)
         return None
 
+    def find_markers(self, mail_keys: list[str]) -> dict[str, str]:
+        """Which of these mails Jira already holds (as issue or comment): mail key -> issue key."""
+        wanted = sorted(set(mail_keys))
+        for key in wanted:
+            if not key or not all(ch in "0123456789abcdef" for ch in key):
+                raise ValueError(f"not a mail key: {key!r}")
+        found: dict[str, str] = {}
+        client = self._client()
+        for start in range(0, len(wanted), IDS_PER_SEARCH):
+            chunk = wanted[start:start + IDS_PER_SEARCH]
+            terms = " OR ".join(f"text ~ {jql_string(key)}" for key in chunk)
+            jql = f"project = {jql_string(self.project)} AND ({terms}) ORDER BY created ASC"
+            for issue in self._search(client, jql):
+                markers = _markers(issue.get("fields") or {})
+                for key in chunk:
+                    if mail_marker(key) in markers and key not in found:
+                        found[key] = issue["key"]
+        return found
+
     def _ticket(self, issue: dict) -> Ticket:
         fields = issue.get("fields") or {}
         return Ticket(

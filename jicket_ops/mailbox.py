@@ -16,6 +16,7 @@ import imaplib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from airflow.providers.imap.hooks.imap import ImapHook
 
@@ -33,6 +34,7 @@ UID_BATCH = 500  # UIDs per command; keeps command lines short for every server
 _FETCH_META = re.compile(rb"UID (\d+)")
 _FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_INTERNALDATE = re.compile(rb'INTERNALDATE "\s?([^"]+)"')
 
 
 class JicketImapHook(ImapHook):
@@ -104,12 +106,23 @@ def uid_sets(uids: Iterable[int], batch: int = UID_BATCH) -> Iterator[str]:
         yield ",".join(ranges)
 
 
+def _internaldate(meta: bytes) -> datetime | None:
+    match = _INTERNALDATE.search(meta)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1).decode(), "%d-%b-%Y %H:%M:%S %z").astimezone(UTC)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class FetchedHeader:
     uid: int
     flags: frozenset[str]
     size: int
     header: bytes
+    received: datetime | None = None  # INTERNALDATE, UTC
 
 
 class Mailbox:
@@ -217,7 +230,8 @@ class Mailbox:
     def fetch_headers(self, uids: Iterable[int]) -> list[FetchedHeader]:
         fields = " ".join(ROUTING_HEADERS).upper()
         found = []
-        for uid, meta, literal in self._fetch(uids, f"(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({fields})])"):
+        items = f"(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS ({fields})])"
+        for uid, meta, literal in self._fetch(uids, items):
             flags = _FLAGS.search(meta)
             size = _SIZE.search(meta)
             found.append(FetchedHeader(
@@ -225,6 +239,7 @@ class Mailbox:
                 flags=frozenset(flags.group(1).decode().split()) if flags else frozenset(),
                 size=int(size.group(1)) if size else 0,
                 header=literal or b"",
+                received=_internaldate(meta),
             ))
         return found
 

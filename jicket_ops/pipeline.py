@@ -31,6 +31,7 @@ from jicket_ops.rendering import (
     recipients,
 )
 from jicket_ops.routing import Route, RouteDecision, route_mail, sent_message_id
+from jicket_ops.run_request import RunRequest
 
 log = logging.getLogger("jicket")
 
@@ -65,23 +66,48 @@ class InboxMail:
 
 
 # -- fetch ------------------------------------------------------------------------------------------------
-def fetch(settings, mailbox: Mailbox, folder: str | None = None, max_mails: int | None = None) -> dict:
-    """List the mails waiting in the inbox, oldest first, with the headers routing needs."""
-    folder = folder or settings.folder_inbox
+def fetch(settings, mailbox: Mailbox, request: RunRequest | None = None) -> dict:
+    """List the mails a run handles, oldest first, with the headers routing needs (no bodies).
+
+    Inbox mode: the mails not yet done. Rescan mode: every mail of the folder received in the interval
+    (already imported or not: Jira's markers decide), except filtered ones.
+    """
+    request = request or RunRequest()
+    folder = request.folder_for(settings.folder_inbox, settings.folder_success)
     mailbox.require_folder(settings.folder_success, "JICKET_FOLDER_SUCCESS")
-    uidvalidity = mailbox.select(folder)
-    waiting = mailbox.search("UNDELETED", "UNKEYWORD", DONE)
-    limit = max_mails or settings.max_mails_per_run
-    if len(waiting) > limit:
-        log.info("%d mails wait in %s; this run takes the oldest %d", len(waiting), folder, limit)
-        waiting = waiting[:limit]
+    setting = "param folder" if request.folder else ("JICKET_FOLDER_SUCCESS" if request.rescan
+                                                     else "JICKET_FOLDER_INBOX")
+    uidvalidity = mailbox.select(folder, setting, readonly=request.dry_run)
+    skip = FILTERED if request.rescan else DONE
+    waiting = mailbox.search("UNDELETED", "UNKEYWORD", skip, *request.imap_criteria())
+    limit = request.max_mails or settings.max_mails_per_run
     mails = []
     for fetched in mailbox.fetch_headers(waiting):
+        if not request.wants(fetched.received):
+            continue
+        if len(mails) == limit:
+            log.info("more mails wait in %s; this run takes the oldest %d", folder, limit)
+            break
         headers = parse_headers(fetched.header)
         mails.append(InboxMail(fetched.uid, fetched.size, fetched.flags, headers))
         log.info("fetched %s from=%s subject=%r size=%d", describe(fetched.uid, headers), headers.from_address,
                  headers.subject[:200], fetched.size)
-    return {"folder": folder, "uidvalidity": uidvalidity, "mails": [m.as_dict() for m in mails]}
+    log.info("%s run on %s (%s): %d mail(s)%s", request.mode, folder, describe_interval(request), len(mails),
+             " [dry run: nothing will be written]" if request.dry_run else "")
+    return {"folder": folder, "uidvalidity": uidvalidity, "mails": [m.as_dict() for m in mails],
+            "request": request.as_dict()}
+
+
+def describe_interval(request: RunRequest) -> str:
+    if request.received_from is None and request.received_before is None:
+        return "any time"
+    start = request.received_from.isoformat() if request.received_from else "the beginning"
+    end = request.received_before.isoformat() if request.received_before else "now"
+    return f"received from {start} to {end}"
+
+
+def _request(stage_input: dict) -> RunRequest:
+    return RunRequest.from_dict(stage_input.get("request") or {})
 
 
 # -- filter -----------------------------------------------------------------------------------------------
@@ -104,7 +130,8 @@ def filter_mails(settings, mailbox: Mailbox, fetched: dict) -> dict:
         if verdict and verdict.reasons:
             log.info("%s %s: %s", describe(mail.uid, mail.headers), "filtered" if verdict.filtered else "kept",
                      "; ".join(verdict.reasons))
-    if dropped:
+    request = _request(fetched)
+    if dropped and not request.dry_run and not request.rescan:
         _select_same(mailbox, fetched)
         mailbox.add_keywords(dropped, FILTERED, DONE)
     kept = [m.as_dict() for m in mails if m.uid not in dropped]
@@ -114,7 +141,7 @@ def filter_mails(settings, mailbox: Mailbox, fetched: dict) -> dict:
 def _select_same(mailbox: Mailbox, fetched: dict) -> None:
     """Select the folder fetch listed, refusing to act if its UIDs were renumbered since."""
     uidvalidity = mailbox.select(fetched["folder"])
-    if uidvalidity != fetched["uidvalidity"]:
+    if uidvalidity != fetched["uidvalidity"]:  # pragma: no branch - a renumbered mailbox is rare
         raise JicketError(
             f"UIDVALIDITY of {fetched['folder']!r} changed from {fetched['uidvalidity']} to {uidvalidity} "
             "during the run; nothing was written, the next run starts afresh")
@@ -123,10 +150,11 @@ def _select_same(mailbox: Mailbox, fetched: dict) -> None:
 # -- route ------------------------------------------------------------------------------------------------
 def route(settings, mailbox: Mailbox, filtered: dict) -> dict:
     """Decide new ticket / reply / Jicket's own mail for each mail; own mails are marked done."""
+    request = _request(filtered)
     decisions: list[RouteDecision] = []
     for data in filtered["mails"]:
         mail = InboxMail.from_dict(data)
-        if IMPORTED in mail.flags:
+        if IMPORTED in mail.flags and not request.rescan:
             continue  # Jira has it already; only confirm and move are left
         decision = route_mail(mail.headers, uid=mail.uid, uidvalidity=filtered["uidvalidity"], ids=settings.ids,
                               ticket_address=settings.ticket_address)
@@ -135,12 +163,14 @@ def route(settings, mailbox: Mailbox, filtered: dict) -> dict:
                  "; ".join(decision.reasons))
         decisions.append(decision)
     own = [d.uid for d in decisions if d.route is Route.OWN_MAIL]
-    if own:
+    if own and not request.dry_run and not request.rescan:
         _select_same(mailbox, filtered)
         mailbox.add_keywords(own, DONE)
     to_write = [d.as_dict() for d in decisions if d.route in (Route.NEW, Route.REPLY)]
+    keys = {m["uid"]: MailHeaders.from_dict(m["headers"]).mail_key() for m in filtered["mails"]}
     return {"folder": filtered["folder"], "uidvalidity": filtered["uidvalidity"], "decisions": to_write,
-            "own_mail": own}
+            "own_mail": own, "mail_keys": {str(d["uid"]): keys[d["uid"]] for d in to_write},
+            "request": filtered.get("request") or {}}
 
 
 # -- write_to_jira ----------------------------------------------------------------------------------------
@@ -202,21 +232,46 @@ def _body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
 
 
 def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, sizes: dict[int, int]) -> dict:
-    """Create an issue per new mail and a comment per reply, exactly once; mark them ``$JicketImported``."""
+    """Create an issue per new mail and a comment per reply, exactly once; mark them ``$JicketImported``.
+
+    In rescan mode every mail is first looked up in Jira by its marker, and only missing ones are written.
+    A dry run looks everything up and reports what it would write.
+    """
+    request = _request(routed)
     decisions = {d["uid"]: RouteDecision.from_dict(d) for d in routed["decisions"]}
+    mail_keys = {int(uid): key for uid, key in (routed.get("mail_keys") or {}).items()}
     if not decisions:
-        return {"results": [], "failed": {}}
+        return {"results": [], "failed": {}, "request": request.as_dict()}
     _select_same(mailbox, routed)
     # A retry must not redo what an earlier attempt finished.
     flags = mailbox.fetch_flags(decisions)
-    pending = [uid for uid in sorted(decisions) if uid in flags and IMPORTED not in flags[uid]]
     gone = sorted(set(decisions) - set(flags))
     if gone:
-        log.warning("uids %s left the inbox since fetch (moved by someone else); skipped", gone)
+        log.warning("uids %s left %s since fetch (moved by someone else); skipped", gone, routed["folder"])
+    pending = [uid for uid in sorted(decisions) if uid in flags and (request.rescan or IMPORTED not in flags[uid])]
+    results: list[WriteResult] = []
+    if request.rescan:
+        present = jira.find_markers([mail_keys[uid] for uid in pending])
+        for uid in pending:
+            if mail_keys[uid] in present:
+                results.append(WriteResult(uid, "present", "", present[mail_keys[uid]]))
+        pending = [uid for uid in pending if mail_keys[uid] not in present]
+        log.info("rescan: %d mail(s) already in Jira, %d missing%s", len(results), len(pending),
+                 "" if request.dry_run else " (importing them now)")
     wanted = {t for uid in pending for t in (decisions[uid].ticket_id, decisions[uid].fallback_ticket_id)}
     tickets = jira.find_tickets(sorted(wanted))
-    results: list[WriteResult] = []
     failures: dict[str, str] = {}
+    if request.dry_run:
+        for uid in pending:
+            try:
+                action, ticket_id, ticket = plan_write(decisions[uid], tickets, mail_keys[uid])
+            except JicketError as exc:
+                failures[f"uid={uid}"] = str(exc)
+                continue
+            results.append(WriteResult(uid, f"would_{action}", ticket_id, ticket.key if ticket else ""))
+            log.info("uid=%d dry run: would %s (ticket %s)", uid, action, settings.ids.prefixed(ticket_id))
+        return {"results": [r.__dict__ for r in results], "failed": failures, "jira_requests": jira.requests,
+                "request": request.as_dict()}
     try:
         with ThreadPoolExecutor(max_workers=settings.jira_concurrency, thread_name_prefix="jira") as pool:
             for batch in _body_batches(pending, sizes):
@@ -241,23 +296,34 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
         # Record progress even when a later mail failed; replies need nothing more.
         new_uids = [r.uid for r in results if r.action in ("created", "already_created")]
         reply_uids = [r.uid for r in results if r.action in ("commented", "already_commented")]
-        mailbox.add_keywords(new_uids, IMPORTED)
-        mailbox.add_keywords(reply_uids, IMPORTED, DONE)
-    summary = {"results": [r.__dict__ for r in results], "failed": failures, "jira_requests": jira.requests}
+        if request.rescan:
+            mailbox.add_keywords(new_uids + reply_uids, IMPORTED)  # never confirmed, never moved
+        else:
+            mailbox.add_keywords(new_uids, IMPORTED)
+            mailbox.add_keywords(reply_uids, IMPORTED, DONE)
+    summary = {"results": [r.__dict__ for r in results], "failed": failures, "jira_requests": jira.requests,
+               "request": request.as_dict()}
     if failures:
         raise MailProcessingError("write_to_jira", failures)
     return summary
 
 
 # -- confirm ----------------------------------------------------------------------------------------------
-def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory) -> dict:
+def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
+            request: RunRequest | None = None) -> dict:
     """Send one confirmation per new ticket; the mail is then ``$JicketDone``.
 
     Works from the mailbox, not from XCom: every mail marked imported but not done is a new ticket
-    awaiting its confirmation, whichever run imported it.
+    awaiting its confirmation, whichever run imported it. Rescan runs confirm nothing; a dry run reports.
     """
-    uidvalidity = mailbox.select(settings.folder_inbox)
+    request = request or RunRequest()
+    if request.rescan:
+        return {"sent": [], "failed": {}, "skipped": "rescan runs send no confirmations"}
+    uidvalidity = mailbox.select(settings.folder_inbox, readonly=request.dry_run)
     waiting = mailbox.search("UNDELETED", "KEYWORD", IMPORTED, "UNKEYWORD", DONE)
+    if request.dry_run:
+        log.info("dry run: %d confirmation(s) would be sent (uids %s)", len(waiting), waiting)
+        return {"sent": [], "would_send": waiting, "failed": {}}
     if not waiting:
         return {"sent": [], "failed": {}}
     fetched = {f.uid: f for f in mailbox.fetch_headers(waiting)}
@@ -329,10 +395,16 @@ def _confirmation_exists(settings, mailbox: Mailbox, ticket_id: str, domain: str
 
 
 # -- move -------------------------------------------------------------------------------------------------
-def move(settings, mailbox: Mailbox) -> dict:
-    """Move every mail marked ``$JicketDone`` from the inbox to the success folder."""
-    mailbox.select(settings.folder_inbox)
+def move(settings, mailbox: Mailbox, request: RunRequest | None = None) -> dict:
+    """Move every mail marked ``$JicketDone`` from the inbox to the success folder (not in rescan runs)."""
+    request = request or RunRequest()
+    if request.rescan:
+        return {"moved": [], "skipped": "rescan runs move nothing"}
+    mailbox.select(settings.folder_inbox, readonly=request.dry_run)
     done = mailbox.search("UNDELETED", "KEYWORD", DONE)
+    if request.dry_run:
+        log.info("dry run: %d mail(s) would move to %s", len(done), settings.folder_success)
+        return {"moved": [], "would_move": done}
     mailbox.move(done, settings.folder_success)
     if done:
         log.info("moved %d mail(s) to %s: uids %s", len(done), settings.folder_success, done)

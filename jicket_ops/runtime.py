@@ -38,3 +38,17 @@ def task_settings() -> Settings:
         _connection_exists,
     )
     return settings
+
+
+def task_request(settings: Settings):
+    """What this run was asked to do: its Params, run type (backfill) and data interval."""
+    from airflow.sdk import get_current_context
+
+    from jicket_ops.run_request import run_request
+
+    context = get_current_context()
+    dag_run = context["dag_run"]
+    run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
+    interval = (context.get("data_interval_start"), context.get("data_interval_end"))
+    return run_request(dict(context["params"]), run_type=str(run_type), interval=interval,
+                       inbox=settings.folder_inbox)

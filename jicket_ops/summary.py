@@ -19,16 +19,21 @@ def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> di
     confirmed = outputs.get("confirm") or {}
     moved = outputs.get("move") or {}
     results = written.get("results") or []
+    request = fetched.get("request") or {}
     return {
+        "mode": request.get("mode", "inbox"),
+        "dry_run": bool(request.get("dry_run", False)),
         "fetched": len(fetched.get("mails") or []),
         "new": sum(1 for r in results if r["action"] == "created"),
         "replies": sum(1 for r in results if r["action"] == "commented"),
-        "already_in_jira": sum(1 for r in results if r["action"].startswith("already")),
+        "already_in_jira": sum(1 for r in results if r["action"].startswith("already") or r["action"] == "present"),
+        "would_write": sum(1 for r in results if r["action"].startswith("would_")),
+        "failed": len(written.get("failed") or {}) + len(confirmed.get("failed") or {}),
         "filtered": len(filtered.get("filtered") or []),
         "own_mail": len(routed.get("own_mail") or []),
         "confirmations": len(confirmed.get("sent") or []),
         "moved": len(moved.get("moved") or []),
-        "tickets": sorted({r["issue_key"] for r in results}),
+        "tickets": sorted({r["issue_key"] for r in results if r["issue_key"]}),
         "failed_stages": sorted(stage for stage, state in states.items() if state in FAILED_STATES),
     }
 
@@ -47,6 +52,22 @@ def summarize_run(context) -> dict:
         states = {stage: ("success" if outputs[stage] is not None else "failed") for stage in STAGES}
     summary = build_summary(outputs, states)
     log.info("run summary: %s", summary)
+    emit_metrics(summary)
     if summary["failed_stages"]:
         raise AirflowException(f"stages failed: {', '.join(summary['failed_stages'])}; summary: {summary}")
     return summary
+
+
+def emit_metrics(summary: dict) -> None:
+    """Counters through Airflow's metrics (StatsD or OpenTelemetry, as configured in [metrics])."""
+    from airflow.sdk.observability.stats import Stats
+
+    if summary["dry_run"]:
+        return
+    Stats.incr("jicket.mails.imported", count=summary["new"] + summary["replies"])
+    Stats.incr("jicket.mails.new", count=summary["new"])
+    Stats.incr("jicket.mails.replies", count=summary["replies"])
+    Stats.incr("jicket.mails.filtered", count=summary["filtered"])
+    Stats.incr("jicket.mails.failed", count=summary["failed"])
+    Stats.incr("jicket.confirmations.sent", count=summary["confirmations"])
+    Stats.gauge("jicket.run.fetched", summary["fetched"])
