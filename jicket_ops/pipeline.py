@@ -140,8 +140,8 @@ def filter_mails(settings, mailbox: Mailbox, fetched: dict) -> dict:
 
 def _select_same(mailbox: Mailbox, fetched: dict) -> None:
     """Select the folder fetch listed, refusing to act if its UIDs were renumbered since."""
-    uidvalidity = mailbox.select(fetched["folder"])
-    if uidvalidity != fetched["uidvalidity"]:  # pragma: no branch - a renumbered mailbox is rare
+    uidvalidity = mailbox.select(fetched["folder"], readonly=_request(fetched).dry_run)
+    if uidvalidity != fetched["uidvalidity"]:
         raise JicketError(
             f"UIDVALIDITY of {fetched['folder']!r} changed from {fetched['uidvalidity']} to {uidvalidity} "
             "during the run; nothing was written, the next run starts afresh")

@@ -23,12 +23,14 @@ from sandbox.stack import CUSTOMER, HELPDESK, SUCCESS_FOLDER, SandboxStack
 
 ROOT = Path(__file__).resolve().parents[2]
 STAFF = "staff@example.test"
+OPS = "ops@example.test"
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     with SandboxStack(tmp_path_factory.mktemp("stack")) as running:
         running.add_user(STAFF, "staffpw")
+        running.add_user(OPS, "opspw")
         yield running
 
 
@@ -46,7 +48,7 @@ def env(stack, airflow_db, monkeypatch):
     """Point Jicket at the stack; empty mailboxes and Jira."""
     for name, value in stack.connection_env().items():
         monkeypatch.setenv(name, value)
-    for user in (HELPDESK, CUSTOMER, STAFF):
+    for user in (HELPDESK, CUSTOMER, STAFF, OPS):
         with stack.imap(user) as client:
             for folder in client.list_folders():
                 client.delete_all(folder)
@@ -72,8 +74,11 @@ def dag(airflow_db):
 @pytest.fixture()
 def run_dag(dag, env):
     """Run the DAG once with dag.test(); return (state, {task_id: state})."""
+    defaults = {"mode": "inbox", "folder": "", "since": "", "before": "", "dry_run": False, "max_mails": None}
+
     def run(conf: dict | None = None) -> tuple[str, dict[str, str]]:
-        dagrun = dag.test(run_conf=conf)
+        # dag.test() keeps a run's conf in the DAG's params: always pass every Param.
+        dagrun = dag.test(run_conf={**defaults, **(conf or {})})
         states = {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
         return str(dagrun.state), states
     return run
@@ -96,9 +101,11 @@ def make_mail(*, sender: str = f"Customer <{CUSTOMER}>", to: str = HELPDESK, sub
     return bytes(message)
 
 
-def deliver(stack, raw: bytes, user: str = HELPDESK, folder: str = "INBOX") -> int:
+def deliver(stack, raw: bytes, user: str = HELPDESK, folder: str = "INBOX", received=None) -> int:
     with stack.imap(user) as client:
-        return client.append(folder, raw)
+        if folder not in client.list_folders():
+            client.create_folder(folder)
+        return client.append(folder, raw, date=received)
 
 
 def messages(stack, folder: str = "INBOX", user: str = HELPDESK):
@@ -115,5 +122,5 @@ def wait_for_messages(stack, count: int, folder: str = "INBOX", user: str = HELP
         time.sleep(0.1)
 
 
-__all__ = ["CUSTOMER", "HELPDESK", "STAFF", "SUCCESS_FOLDER", "make_mail", "deliver", "messages",
+__all__ = ["CUSTOMER", "HELPDESK", "OPS", "STAFF", "SUCCESS_FOLDER", "make_mail", "deliver", "messages",
            "wait_for_messages", "load_dag"]
