@@ -50,6 +50,7 @@ class MailHeaders:
     precedence: str | None = None
     list_id: str | None = None
     return_path: str | None = None
+    auto_response_suppress: str | None = None
     defects: tuple[str, ...] = ()
 
     def mail_key(self) -> str:
@@ -169,6 +170,7 @@ def headers_from_message(message: Message, defects: list[str] | None = None) -> 
         precedence=text["Precedence"],
         list_id=text["List-Id"],
         return_path=text["Return-Path"],
+        auto_response_suppress=text["X-Auto-Response-Suppress"],
         defects=tuple(defects),
     )
 
