@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from jicket_ops import filters as filter_rules
 from jicket_ops.errors import JicketError, MailProcessingError, TicketIdCollisionError
 from jicket_ops.jira_writer import JiraWriter, Ticket
+from jicket_ops.loops import answer_verdict
 from jicket_ops.mailbox import CONFIRMING, DONE, FILTERED, IMPORTED, Mailbox, quote
 from jicket_ops.parsing import MailHeaders, parse_headers, parse_mail
 from jicket_ops.rendering import (
@@ -333,6 +334,7 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
     domain = settings.ticket_address.rsplit("@", 1)[1]
     failures: dict[str, str] = {}
     already: list[int] = []
+    suppressed: list[int] = []  # machine mail: imported, never answered (RFC 3834)
     to_send: dict[int, tuple] = {}
     for uid, item in sorted(fetched.items()):
         headers = parse_headers(item.header)
@@ -350,6 +352,11 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
         if CONFIRMING in item.flags and _confirmation_exists(settings, mailbox, ticket_id, domain):
             already.append(uid)  # sent by an attempt that died before it could record it
             continue
+        verdict = answer_verdict(headers, settings.ticket_address)
+        if not verdict.answer:
+            log.info("%s: no confirmation: %s", name, verdict.reason)
+            suppressed.append(uid)
+            continue
         try:
             message = confirmation_mail(headers=headers, ids=settings.ids, ticket_id=ticket_id,
                                         ticket_address=settings.ticket_address, template=template,
@@ -358,9 +365,9 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
             failures[name] = f"cannot build the confirmation: {exc}"
             continue
         to_send[uid] = (name, message)
-    if already:
+    if already or suppressed:
         mailbox.select(settings.folder_inbox)
-        mailbox.add_keywords(already, DONE)
+        mailbox.add_keywords(already + suppressed, DONE)
     sent: list[int] = []
     if to_send:
         mailbox.add_keywords(to_send, CONFIRMING)
@@ -379,7 +386,7 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
             mailbox.add_keywords(sent, DONE)
     if failures:
         raise MailProcessingError("confirm", failures)
-    return {"sent": sent, "already_sent": already, "failed": failures}
+    return {"sent": sent, "already_sent": already, "not_answered": suppressed, "failed": failures}
 
 
 def _confirmation_exists(settings, mailbox: Mailbox, ticket_id: str, domain: str) -> bool:
