@@ -51,6 +51,13 @@ elif SCHEDULE.loop_mode == "dynamic":
     schedule = DeltaDataIntervalTimetable(SCHEDULE.loop_time)  # the next run follows the last one's interval
 else:
     schedule = None  # singleshot: only when triggered
+if SCHEDULE.imap_idle:  # event-driven as well: a run as soon as IMAP IDLE on the triggerer reports new mail
+    from airflow.sdk import AssetOrTimeSchedule
+
+    from jicket_ops.idle_trigger import inbox_asset
+
+    _inbox = inbox_asset(SCHEDULE.imap_conn_id, SCHEDULE.folder_inbox)
+    schedule = AssetOrTimeSchedule(timetable=schedule, assets=[_inbox]) if schedule is not None else [_inbox]
 
 SERVER_TASK = {
     "retries": POLICY.retries,
@@ -73,6 +80,12 @@ def _stage(name: str, body):
         return body(settings, task_request(settings))
     except ConfigError as exc:
         raise AirflowFailException(f"{name}: configuration error: {exc}") from exc
+
+
+def _final_attempt() -> bool:
+    """Whether this try is the task's last: only then does a mail's failure count towards quarantine."""
+    ti = get_current_context()["ti"]
+    return ti.try_number > ti.max_tries
 
 
 def _alert_operator(context) -> None:
@@ -165,13 +178,15 @@ def jicket():
         from jicket_ops import pipeline
         from jicket_ops.jira_writer import JiraWriter
         from jicket_ops.mailbox import Mailbox
+        from jicket_ops.parsing import MailHeaders
 
         sizes = {m["uid"]: m["size"] for m in fetched["mails"]}
+        headers = {m["uid"]: MailHeaders.from_dict(m["headers"]) for m in fetched["mails"]}
 
         def body(settings, request):
             jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.write_to_jira(settings, mailbox, jira, routed, sizes)
+                return pipeline.write_to_jira(settings, mailbox, jira, routed, sizes, headers, _final_attempt())
 
         return _stage("write_to_jira", body)
 
@@ -189,13 +204,15 @@ def jicket():
         def body(settings, request):
             jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request)
+                return pipeline.confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request,
+                                        _final_attempt())
 
         return _stage("confirm", body)
 
     @task(trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
     def move() -> dict:
-        """Move every mail marked $JicketDone to JICKET_FOLDER_SUCCESS (not in rescan runs)."""
+        """Move every mail marked $JicketDone to JICKET_FOLDER_SUCCESS, and quarantined mails to
+        JICKET_FOLDER_QUARANTINE (not in rescan runs)."""
         from jicket_ops import pipeline
         from jicket_ops.mailbox import Mailbox
 

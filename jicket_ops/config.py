@@ -17,16 +17,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email.headerregistry import Address
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jicket_ops.errors import ConfigError, FilterConfigError
-from jicket_ops.filters import NO_FILTERS, FilterConfig, parse_filter_config
-from jicket_ops.ticket_ids import (
-    DEFAULT_ALPHABET,
-    DEFAULT_MIN_LENGTH,
-    DEFAULT_PREFIX,
-    DEFAULT_SALT,
-    TicketIdScheme,
-)
+
+if TYPE_CHECKING:  # imported where used: the DAG file imports this module when it is parsed
+    from jicket_ops.filters import FilterConfig
+    from jicket_ops.ticket_ids import TicketIdScheme
 
 Lookup = Callable[[str], "str | None"]
 
@@ -43,6 +40,17 @@ class Schedule:
 
     loop_mode: str = "dynamic"
     loop_time: timedelta = timedelta(seconds=60)
+    # JICKET_IMAP_IDLE: also run as soon as IMAP IDLE reports new mail (jicket_ops.idle_trigger); the
+    # watched connection and folder are read with the schedule, when the DAG file is parsed.
+    imap_idle: bool = False
+    imap_conn_id: str = "jicket_imap"
+    folder_inbox: str = "INBOX"
+
+
+def _ticket_id_scheme() -> TicketIdScheme:
+    from jicket_ops.ticket_ids import TicketIdScheme
+
+    return TicketIdScheme()
 
 
 @dataclass(frozen=True)
@@ -53,16 +61,31 @@ class Settings:
     folder_success: str = "jicket"
     thread_template: Path = DEFAULT_TEMPLATE
     filter_config_path: Path | None = None
-    ids: TicketIdScheme = field(default_factory=TicketIdScheme)
+    ids: TicketIdScheme = field(default_factory=_ticket_id_scheme)
     jira_issue_type: str = "Task"
     jira_concurrency: int = 4
     max_mails_per_run: int = 500
     imap_conn_id: str = "jicket_imap"
     smtp_conn_id: str = "jicket_smtp"
     jira_conn_id: str = "jicket_jira"
+    # Reliability: a mail failing this many runs goes to the quarantine folder; per-sender limit of new tickets.
+    poison_after: int = 3
+    folder_quarantine: str = "jicket-quarantine"
+    limit_new_per_hour: int = 20
+    # Mail fidelity (issue 3): attachments, reply cutting, replies to resolved issues, people.
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    reply_strip_quotes: bool = True
+    reply_attach_original: bool = False
+    reply_languages: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "pl")
+    resolved_policy: str = "reopen"
+    resolved_link_type: str = "Relates"
+    jira_set_reporter: bool = False
+    jira_add_watchers: bool = False
 
     def load_filters(self) -> FilterConfig:
         """Read and parse JICKET_FILTER_CONFIG (no filter when unset)."""
+        from jicket_ops.filters import NO_FILTERS, parse_filter_config
+
         if self.filter_config_path is None:
             return NO_FILTERS
         try:
@@ -116,7 +139,14 @@ def load_schedule(lookup: Lookup) -> Schedule:
     if mode not in LOOP_MODES:
         raise ConfigError("JICKET_LOOPMODE", f"must be one of {', '.join(LOOP_MODES)}, got {mode!r}")
     seconds = _number(lookup, "JICKET_LOOPTIME", 60.0, float, 1.0, 7 * 24 * 3600.0)
-    return Schedule(mode, timedelta(seconds=seconds))
+    idle_raw = (_text(lookup, "JICKET_IMAP_IDLE", "false") or "false").lower()
+    if idle_raw not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        raise ConfigError("JICKET_IMAP_IDLE", f"must be true or false, got {idle_raw!r}")
+    if idle_raw not in ("true", "1", "yes", "on"):
+        return Schedule(mode, timedelta(seconds=seconds))
+    return Schedule(mode, timedelta(seconds=seconds), imap_idle=True,
+                    imap_conn_id=_text(lookup, "JICKET_IMAP_CONN_ID", "jicket_imap") or "jicket_imap",
+                    folder_inbox=_folder(lookup, "JICKET_FOLDER_INBOX", "INBOX"))
 
 
 def _folder(lookup: Lookup, name: str, default: str) -> str:
@@ -139,6 +169,14 @@ def _address(lookup: Lookup, name: str) -> str:
 
 def load_settings(lookup: Lookup) -> Settings:
     """All run-time settings, validated; the first problem raises ConfigError naming the setting."""
+    from jicket_ops.ticket_ids import (
+        DEFAULT_ALPHABET,
+        DEFAULT_MIN_LENGTH,
+        DEFAULT_PREFIX,
+        DEFAULT_SALT,
+        TicketIdScheme,
+    )
+
     project = _required(lookup, "JICKET_JIRA_PROJECT", "the Jira project key, e.g. SHD").upper()
     if not _PROJECT_KEY.fullmatch(project):
         raise ConfigError("JICKET_JIRA_PROJECT", f"is not a Jira project key (A-Z, 0-9, _): {project!r}")
@@ -166,6 +204,9 @@ def load_settings(lookup: Lookup) -> Settings:
     success = _folder(lookup, "JICKET_FOLDER_SUCCESS", "jicket")
     if success == inbox:
         raise ConfigError("JICKET_FOLDER_SUCCESS", f"must differ from JICKET_FOLDER_INBOX ({inbox!r})")
+    quarantine = _folder(lookup, "JICKET_FOLDER_QUARANTINE", "jicket-quarantine")
+    if quarantine in (inbox, success):
+        raise ConfigError("JICKET_FOLDER_QUARANTINE", "must differ from the inbox and the success folder")
 
     return Settings(
         jira_project=project,
@@ -181,7 +222,67 @@ def load_settings(lookup: Lookup) -> Settings:
         imap_conn_id=_text(lookup, "JICKET_IMAP_CONN_ID", "jicket_imap") or "jicket_imap",
         smtp_conn_id=_text(lookup, "JICKET_SMTP_CONN_ID", "jicket_smtp") or "jicket_smtp",
         jira_conn_id=_text(lookup, "JICKET_JIRA_CONN_ID", "jicket_jira") or "jicket_jira",
+        poison_after=int(_number(lookup, "JICKET_POISON_AFTER", 3, int, 1, 100)),
+        folder_quarantine=quarantine,
+        limit_new_per_hour=int(_number(lookup, "JICKET_LIMIT_NEW_PER_HOUR", 20, int, 0, 100_000)),
+        **_fidelity_settings(lookup),
     )
+
+
+RESOLVED_POLICIES = ("reopen", "new", "comment")
+
+
+def _flag(lookup: Lookup, name: str, default: bool) -> bool:
+    raw = (_text(lookup, name) or "").lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(name, f"must be true or false, got {raw!r}")
+
+
+def _fidelity_settings(lookup: Lookup) -> dict:
+    """Settings of mail fidelity: attachment limit, reply cutting, resolved-issue policy, reporter/watchers."""
+    from jicket_ops.attachments import parse_size
+
+    raw_size = _text(lookup, "JICKET_ATTACHMENT_MAX_BYTES")
+    max_bytes = 10 * 1024 * 1024
+    if raw_size is not None:
+        try:
+            max_bytes = parse_size(raw_size)
+        except ValueError:
+            raise ConfigError("JICKET_ATTACHMENT_MAX_BYTES",
+                              f"must be a size in bytes (e.g. 10485760, 512K, 10M, 1G), got {raw_size!r}") from None
+        if max_bytes > 2 * 1024 ** 3:
+            raise ConfigError("JICKET_ATTACHMENT_MAX_BYTES", f"must be at most 2G, got {raw_size!r}")
+    languages_raw = _text(lookup, "JICKET_REPLY_LANGUAGES")
+    languages = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "pl")
+    if languages_raw is not None:
+        from jicket_ops.reply_text import SUPPORTED_LANGUAGES
+
+        languages = tuple(dict.fromkeys(x.strip().lower() for x in languages_raw.split(",") if x.strip()))
+        unknown = [x for x in languages if x not in SUPPORTED_LANGUAGES]
+        if unknown or not languages:
+            raise ConfigError("JICKET_REPLY_LANGUAGES", f"must be a comma-separated list of "
+                              f"{', '.join(SUPPORTED_LANGUAGES)}; unknown: {', '.join(unknown) or '(empty)'}")
+    policy = (_text(lookup, "JICKET_RESOLVED_POLICY", "reopen") or "reopen").lower()
+    if policy not in RESOLVED_POLICIES:
+        raise ConfigError("JICKET_RESOLVED_POLICY", f"must be one of {', '.join(RESOLVED_POLICIES)}, got {policy!r}")
+    link_type = _text(lookup, "JICKET_RESOLVED_LINK_TYPE", "Relates") or "Relates"
+    if len(link_type) > 100 or any(ch in link_type for ch in "\r\n\"\\"):
+        raise ConfigError("JICKET_RESOLVED_LINK_TYPE", f"is not a Jira issue link type name: {link_type!r}")
+    return {
+        "attachment_max_bytes": max_bytes,
+        "reply_strip_quotes": _flag(lookup, "JICKET_REPLY_STRIP_QUOTES", True),
+        "reply_attach_original": _flag(lookup, "JICKET_REPLY_ATTACH_ORIGINAL", False),
+        "reply_languages": languages,
+        "resolved_policy": policy,
+        "resolved_link_type": link_type,
+        "jira_set_reporter": _flag(lookup, "JICKET_JIRA_SET_REPORTER", False),
+        "jira_add_watchers": _flag(lookup, "JICKET_JIRA_ADD_WATCHERS", False),
+    }
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,24 @@ class JiraWriter:
                         found[key] = issue["key"]
         return found
 
+    def count_recent_tickets(self, senders: list[str], minutes: int = 60) -> dict[str, int]:
+        """New tickets each sender opened in the last ``minutes`` (from the From line Jicket writes)."""
+        wanted = sorted({s.lower() for s in senders if s})
+        counts = dict.fromkeys(wanted, 0)
+        client = self._client()
+        for start in range(0, len(wanted), IDS_PER_SEARCH):
+            chunk = wanted[start:start + IDS_PER_SEARCH]
+            terms = " OR ".join(f"description ~ {jql_string(chr(34) + sender + chr(34))}" for sender in chunk)
+            jql = (f"project = {jql_string(self.project)} AND created >= \"-{int(minutes)}m\" AND ({terms}) "
+                   "ORDER BY created ASC")
+            for issue in self._search(client, jql):
+                description = (issue.get("fields") or {}).get("description")
+                first = description.split("\n", 1)[0].lower() if isinstance(description, str) else ""
+                for sender in chunk:
+                    if first.startswith("from:") and (f"<{sender}>" in first or first.endswith(f" {sender}")):
+                        counts[sender] += 1
+        return counts
+
     def _ticket(self, issue: dict) -> Ticket:
         fields = issue.get("fields") or {}
         return Ticket(

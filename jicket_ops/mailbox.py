@@ -28,7 +28,16 @@ IMPORTED = "$JicketImported"
 CONFIRMING = "$JicketConfirming"
 DONE = "$JicketDone"
 FILTERED = "$JicketFiltered"
-KEYWORDS = (IMPORTED, CONFIRMING, DONE, FILTERED)
+QUARANTINE = "$JicketQuarantine"  # the move task takes it to JICKET_FOLDER_QUARANTINE
+FAILED_PREFIX = "$JicketFailed"  # $JicketFailed1, 2, ...: runs in which the mail failed for good
+KEYWORDS = (IMPORTED, CONFIRMING, DONE, FILTERED, QUARANTINE)
+
+
+def failure_count(flags: frozenset[str] | set[str]) -> int:
+    """How many runs a mail has failed, from its $JicketFailedN keywords."""
+    counts = [int(f[len(FAILED_PREFIX):]) for f in flags
+              if f.startswith(FAILED_PREFIX) and f[len(FAILED_PREFIX):].isdigit()]
+    return max(counts, default=0)
 
 UID_BATCH = 500  # UIDs per command; keeps command lines short for every server
 _FETCH_META = re.compile(rb"UID (\d+)")
@@ -262,6 +271,23 @@ class Mailbox:
             return
         for uid_set in uid_sets(uids):
             self._uid("STORE", uid_set, "+FLAGS.SILENT", f"({' '.join(keywords)})")
+
+    def ensure_folder(self, folder: str) -> None:
+        """Create a folder Jicket owns (the quarantine) if it does not exist yet."""
+        typ, data = self.client.list('""', encode_folder(folder))
+        self.round_trips += 1
+        if typ == "OK" and [d for d in data if d]:
+            return
+        typ, data = self.client.create(encode_folder(folder))
+        self._ok(f"CREATE {folder}", typ, data)
+
+    def append(self, folder: str, raw: bytes, *flags: str) -> None:
+        flag_list = f"({' '.join(flags)})" if flags else None
+        try:
+            typ, data = self.client.append(encode_folder(folder), flag_list, None, raw)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailboxError(f"IMAP APPEND to {folder!r} failed: {exc}") from exc
+        self._ok(f"APPEND {folder}", typ, data)
 
     def move(self, uids: Iterable[int], folder: str) -> None:
         """UID MOVE (RFC 6851), else COPY + STORE \\Deleted + UID EXPUNGE of exactly these UIDs."""

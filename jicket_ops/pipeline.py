@@ -20,8 +20,18 @@ from dataclasses import dataclass
 from jicket_ops import filters as filter_rules
 from jicket_ops.errors import JicketError, MailProcessingError, TicketIdCollisionError
 from jicket_ops.jira_writer import JiraWriter, Ticket
-from jicket_ops.loops import answer_verdict
-from jicket_ops.mailbox import CONFIRMING, DONE, FILTERED, IMPORTED, Mailbox, quote
+from jicket_ops.loops import RateLimit, answer_verdict
+from jicket_ops.mailbox import (
+    CONFIRMING,
+    DONE,
+    FAILED_PREFIX,
+    FILTERED,
+    IMPORTED,
+    QUARANTINE,
+    Mailbox,
+    failure_count,
+    quote,
+)
 from jicket_ops.parsing import MailHeaders, parse_headers, parse_mail
 from jicket_ops.rendering import (
     ThreadTemplate,
@@ -79,8 +89,8 @@ def fetch(settings, mailbox: Mailbox, request: RunRequest | None = None) -> dict
     setting = "param folder" if request.folder else ("JICKET_FOLDER_SUCCESS" if request.rescan
                                                      else "JICKET_FOLDER_INBOX")
     uidvalidity = mailbox.select(folder, setting, readonly=request.dry_run)
-    skip = FILTERED if request.rescan else DONE
-    waiting = mailbox.search("UNDELETED", "UNKEYWORD", skip, *request.imap_criteria())
+    skip = ["UNKEYWORD", FILTERED] if request.rescan else ["UNKEYWORD", DONE, "UNKEYWORD", QUARANTINE]
+    waiting = mailbox.search("UNDELETED", *skip, *request.imap_criteria())
     limit = request.max_mails or settings.max_mails_per_run
     mails = []
     for fetched in mailbox.fetch_headers(waiting):
@@ -232,7 +242,8 @@ def _body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
     return batches
 
 
-def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, sizes: dict[int, int]) -> dict:
+def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, sizes: dict[int, int],
+                  headers: dict[int, MailHeaders] | None = None, final_attempt: bool = True) -> dict:
     """Create an issue per new mail and a comment per reply, exactly once; mark them ``$JicketImported``.
 
     In rescan mode every mail is first looked up in Jira by its marker, and only missing ones are written.
@@ -262,6 +273,10 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
     wanted = {t for uid in pending for t in (decisions[uid].ticket_id, decisions[uid].fallback_ticket_id)}
     tickets = jira.find_tickets(sorted(wanted))
     failures: dict[str, str] = {}
+    headers = headers or {}
+    limited = {} if request.rescan else _over_rate_limit(settings, jira, pending, decisions, tickets, mail_keys,
+                                                          headers)
+    pending = [uid for uid in pending if uid not in limited]
     if request.dry_run:
         for uid in pending:
             try:
@@ -302,16 +317,99 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
         else:
             mailbox.add_keywords(new_uids, IMPORTED)
             mailbox.add_keywords(reply_uids, IMPORTED, DONE)
+            for uid, reason in limited.items():
+                quarantine(settings, mailbox, routed["folder"], uid, headers.get(uid), reason)
+            if final_attempt:
+                record_failures(settings, mailbox, routed["folder"], {
+                    uid: why for uid, why in ((int(k.split("=")[1]), v) for k, v in failures.items())
+                }, flags, headers)
     summary = {"results": [r.__dict__ for r in results], "failed": failures, "jira_requests": jira.requests,
-               "request": request.as_dict()}
+               "rate_limited": sorted(limited), "request": request.as_dict()}
     if failures:
         raise MailProcessingError("write_to_jira", failures)
     return summary
 
 
+def _over_rate_limit(settings, jira: JiraWriter, pending: list[int], decisions: dict[int, RouteDecision],
+                     tickets: dict[str, Ticket], mail_keys: dict[int, str],
+                     headers: dict[int, MailHeaders]) -> dict[int, str]:
+    """New tickets over JICKET_LIMIT_NEW_PER_HOUR per sender (counted in Jira): uid -> reason."""
+    limit = RateLimit(settings.limit_new_per_hour)
+    if not limit.new_per_hour:
+        return {}
+    creating: dict[str, list[int]] = {}
+    for uid in pending:
+        sender = headers[uid].from_address.lower() if uid in headers else ""
+        try:
+            action = plan_write(decisions[uid], tickets, mail_keys[uid])[0]
+        except JicketError:
+            continue  # write_to_jira reports it
+        if action == "create" and sender:
+            creating.setdefault(sender, []).append(uid)
+    if not creating:
+        return {}
+    recent = jira.count_recent_tickets(sorted(creating))
+    limited: dict[int, str] = {}
+    for sender, uids in creating.items():
+        allowed = max(0, limit.new_per_hour - recent.get(sender, 0))
+        for uid in uids[allowed:]:
+            limited[uid] = (f"rate limit: {sender} opened {recent.get(sender, 0)} ticket(s) in the last hour "
+                            f"(JICKET_LIMIT_NEW_PER_HOUR={limit.new_per_hour}); {len(uids)} more arrived")
+    return limited
+
+
+def record_failures(settings, mailbox: Mailbox, folder: str, failed: dict[int, str],
+                    flags: dict[int, frozenset[str]], headers: dict[int, MailHeaders]) -> None:
+    """Count a run's final failure on each mail ($JicketFailedN); quarantine it after JICKET_POISON_AFTER."""
+    for uid, reason in failed.items():
+        count = failure_count(flags.get(uid, frozenset())) + 1
+        mailbox.add_keywords([uid], f"{FAILED_PREFIX}{count}")
+        if count >= settings.poison_after:
+            quarantine(settings, mailbox, folder, uid, headers.get(uid),
+                       f"failed in {count} runs (JICKET_POISON_AFTER={settings.poison_after}); last error: {reason}")
+        else:
+            log.warning("uid=%d failed in %d of %d allowed runs: %s", uid, count, settings.poison_after, reason)
+
+
+def quarantine(settings, mailbox: Mailbox, folder: str, uid: int, headers: MailHeaders | None, reason: str) -> None:
+    """Mark a mail for the quarantine folder and file a report with the reason beside it."""
+    mailbox.add_keywords([uid], QUARANTINE)
+    log.error("%s quarantined: %s", describe(uid, headers), reason)
+    report = quarantine_report(settings, uid, folder, headers, reason)
+    mailbox.ensure_folder(settings.folder_quarantine)
+    mailbox.append(settings.folder_quarantine, report, DONE)
+    mailbox.select(folder)
+
+
+def quarantine_report(settings, uid: int, folder: str, headers: MailHeaders | None, reason: str) -> bytes:
+    """A short mail, stored in the quarantine folder, saying why a mail was quarantined (pure)."""
+    from email.message import EmailMessage
+    from email.utils import format_datetime, localtime
+
+    from jicket_ops.rendering import single_line
+
+    report = EmailMessage()
+    report["From"] = settings.ticket_address
+    report["To"] = settings.ticket_address
+    subject = single_line(headers.subject)[:150] if headers else f"uid {uid}"
+    report["Subject"] = f"Jicket quarantined: {subject}"
+    report["Date"] = format_datetime(localtime())
+    report["Auto-Submitted"] = "auto-generated"
+    if headers and headers.message_id:
+        report["X-Jicket-Quarantined"] = headers.message_id
+    report.set_content(
+        f"Jicket moved a mail to {settings.folder_quarantine} instead of importing it.\n\n"
+        f"Reason: {single_line(reason)}\n"
+        f"Mail: {describe(uid, headers)} (in {folder} when quarantined)\n"
+        f"From: {headers.from_display if headers else '?'}\n"
+        f"Date: {headers.date if headers else '?'}\n\n"
+        "To import it after all, move it back to the inbox and remove its $Jicket* keywords.\n")
+    return bytes(report)
+
+
 # -- confirm ----------------------------------------------------------------------------------------------
 def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
-            request: RunRequest | None = None) -> dict:
+            request: RunRequest | None = None, final_attempt: bool = True) -> dict:
     """Send one confirmation per new ticket; the mail is then ``$JicketDone``.
 
     Works from the mailbox, not from XCom: every mail marked imported but not done is a new ticket
@@ -384,6 +482,11 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
                     log.info("%s confirmation sent to %s", name, ", ".join(recipients(message)))
         finally:
             mailbox.add_keywords(sent, DONE)
+    if failures and final_attempt:
+        failed = {int(name.split()[0].split("=")[1]): why for name, why in failures.items()}
+        parsed = {uid: parse_headers(fetched[uid].header) for uid in failed if uid in fetched}
+        record_failures(settings, mailbox, settings.folder_inbox, failed,
+                        {uid: fetched[uid].flags for uid in failed if uid in fetched}, parsed)
     if failures:
         raise MailProcessingError("confirm", failures)
     return {"sent": sent, "already_sent": already, "not_answered": suppressed, "failed": failures}
@@ -413,6 +516,11 @@ def move(settings, mailbox: Mailbox, request: RunRequest | None = None) -> dict:
         log.info("dry run: %d mail(s) would move to %s", len(done), settings.folder_success)
         return {"moved": [], "would_move": done}
     mailbox.move(done, settings.folder_success)
+    quarantined = mailbox.search("UNDELETED", "KEYWORD", QUARANTINE)
+    if quarantined:
+        mailbox.ensure_folder(settings.folder_quarantine)
+        mailbox.move(quarantined, settings.folder_quarantine)
+        log.warning("moved %d mail(s) to %s: uids %s", len(quarantined), settings.folder_quarantine, quarantined)
     if done:
         log.info("moved %d mail(s) to %s: uids %s", len(done), settings.folder_success, done)
-    return {"moved": done}
+    return {"moved": done, "quarantined": quarantined}
