@@ -8,5 +8,5 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  dovecot-imapd dovecot-lmtpd systemd rsync python3-venv python3-dev gcc >/dev/null
+  dovecot-imapd dovecot-lmtpd systemd rsync python3-venv python3-dev gcc chromium >/dev/null
 echo "system packages installed"
