@@ -7,34 +7,77 @@ the project key; a ``summary ~`` search is word-based, so results are checked fo
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from airflow.providers.atlassian.jira.hooks.jira import JiraHook
 
 from jicket_ops.errors import JiraError
-from jicket_ops.rendering import mail_marker
+from jicket_ops.rendering import attachment_intent, mail_marker, markers_in
 from jicket_ops.ticket_ids import TicketIdScheme
 from jicket_ops.tls import truthy
 
+log = logging.getLogger("jicket")
+
 IDS_PER_SEARCH = 40
 PAGE_SIZE = 100
-SEARCH_FIELDS = ["summary", "status", "description", "comment", "created"]
+SEARCH_FIELDS = ["summary", "status", "description", "comment", "created", "attachment", "issuelinks"]
+UPLOAD_BATCH_BYTES = 64 * 1024 * 1024  # files per multipart request, at most (one file may exceed it)
+_ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,49}-[1-9][0-9]{0,8}")
+
+
+@dataclass(frozen=True)
+class Transition:
+    id: str
+    name: str
+    to_category: str  # new, indeterminate, done
 
 
 @dataclass(frozen=True)
 class Ticket:
-    """A Jira issue that carries a ticket id, with the mail markers found on it."""
+    """A Jira issue that carries a ticket id, with the mail markers found on it.
+
+    ``texts`` are its description and comment bodies (wiki markup): the attachment list a mail's text
+    announces is read from there (``intended_attachments``); ``attachments`` are (filename, size) of
+    the files it holds.
+    """
 
     key: str
     issue_id: int
     summary: str
     status_category: str
     markers: frozenset[str]
+    status_name: str = ""
+    attachments: tuple[tuple[str, int], ...] = ()
+    texts: tuple[str, ...] = field(default=(), repr=False)
+    links: frozenset[str] = frozenset()  # keys of linked issues
+    transitions: tuple[Transition, ...] = ()
+    ticket_id: str | None = None  # the Jicket id in its summary, if any
 
     def has_mail(self, mail_key: str) -> bool:
         return mail_marker(mail_key) in self.markers
+
+    @property
+    def resolved(self) -> bool:
+        return self.status_category == "done"
+
+    @property
+    def attachment_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.attachments)
+
+    def intended_attachments(self, mail_key: str) -> list[str] | None:
+        """The names the text carrying this mail's marker announced; None without such a text."""
+        for text in self.texts:
+            names = attachment_intent(text, mail_key)
+            if names is not None:
+                return names
+        return None
+
+    def holds_attachment(self, name: str, size: int) -> bool:
+        return (name, size) in self.attachments
 
 
 def jql_string(text: str) -> str:
@@ -42,29 +85,50 @@ def jql_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def ticket_search_jql(project: str, ids: TicketIdScheme, ticket_ids: list[str]) -> str:
-    """``project = "HD" AND (summary ~ "\\"JI-A\\"" OR ...)``; ids are alphabet-only by construction."""
+def ticket_search_jql(project: str, ids: TicketIdScheme, ticket_ids: list[str], mail_keys: list[str] = ()) -> str:
+    """``project = "HD" AND (summary ~ "\\"JI-A\\"" OR ... OR text ~ "<mail key>")``.
+
+    Ids are alphabet-only by construction, mail keys hex-only; anything else is refused.
+    """
     for ticket_id in ticket_ids:
         if not ids.is_well_formed(ticket_id):
             raise ValueError(f"not a ticket id: {ticket_id!r}")
-    phrases = " OR ".join(f"summary ~ {jql_string(chr(34) + ids.prefixed(t) + chr(34))}" for t in ticket_ids)
-    return f"project = {jql_string(project)} AND ({phrases}) ORDER BY created ASC"
+    for mail_key in mail_keys:
+        if not re.fullmatch(r"[0-9a-f]{8,64}", mail_key):
+            raise ValueError(f"not a mail key: {mail_key!r}")
+    phrases = [f"summary ~ {jql_string(chr(34) + ids.prefixed(t) + chr(34))}" for t in ticket_ids]
+    phrases += [f"text ~ {jql_string(k)}" for k in mail_keys]
+    return f"project = {jql_string(project)} AND ({' OR '.join(phrases)}) ORDER BY created ASC"
+
+
+def _adf_text(node) -> str:
+    """The text of an Atlassian Document Format node (Cloud v3 bodies), for marker lookups."""
+    if isinstance(node, dict):
+        if node.get("type") == "text":
+            return str(node.get("text") or "")
+        if node.get("type") == "hardBreak":
+            return "\n"
+        inner = "".join(_adf_text(child) for child in node.get("content") or [])
+        return inner + ("\n\n" if node.get("type") in ("paragraph", "heading") else "")
+    if isinstance(node, list):
+        return "".join(_adf_text(child) for child in node)
+    return ""
+
+
+def _texts(fields: dict) -> list[str]:
+    description = fields.get("description")
+    texts = [description if isinstance(description, str) else _adf_text(description)] if description else []
+    comments = (fields.get("comment") or {}).get("comments") or []
+    for comment in comments:
+        body = comment.get("body")
+        texts.append(body if isinstance(body, str) else _adf_text(body))
+    return texts
 
 
 def _markers(fields: dict) -> frozenset[str]:
-    description = fields.get("description")
-    texts = [description] if isinstance(description, str) else []
-    comments = (fields.get("comment") or {}).get("comments") or []
-    texts.extend(c["body"] for c in comments if isinstance(c.get("body"), str))
-    found = set()
-    for text in texts:
-        start = text.find("{anchor:jicket-mail-")
-        while start != -1:
-            end = text.find("}", start)
-            if end == -1:
-                break
-            found.add(text[start:end + 1])
-            start = text.find("{anchor:jicket-mail-", end)
+    found: set[str] = set()
+    for text in _texts(fields):
+        found |= markers_in(text)
     return frozenset(found)
 
 
@@ -89,6 +153,10 @@ class JiraWriter:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.requests = 0
+        self._users: dict[str, str | None] = {}
+        self._issue_locks: dict[str, threading.Lock] = {}
+        self._claimed: dict[str, set[str]] = {}
+        self._done: set[str] = set()
 
     def _client(self):
         client = getattr(self._local, "client", None)
@@ -114,29 +182,52 @@ class JiraWriter:
         client = self._client()
         self._call(f"project lookup of {self.project} (connection {self.conn_id})", client.project, self.project)
 
-    def find_tickets(self, ticket_ids: list[str]) -> dict[str, Ticket]:
-        """The issue of each ticket id that has one (the oldest, when several carry the same tag)."""
+    def find_tickets(self, ticket_ids: list[str], *, issue_keys: list[str] | tuple[str, ...] = (),
+                     mail_keys: list[str] | tuple[str, ...] = ()) -> dict[str, Ticket]:
+        """The issue of each ticket id that has one (the oldest, when several carry the same tag).
+
+        Also, under ``"key:HD-12"``, each of ``issue_keys`` that exists (one GET each: JQL refuses a
+        search naming a missing key), and under ``"mail:<key>"`` the issue holding the mail with each
+        of ``mail_keys`` (its marker), found in the same batched searches as the ids.
+        """
         wanted = sorted({t for t in ticket_ids if t})
+        mails = sorted({k for k in mail_keys if k and re.fullmatch(r"[0-9a-f]{20}", k)})
+        terms = [("id", t) for t in wanted] + [("mail", k) for k in mails]
         found: dict[str, Ticket] = {}
-        client = self._client()
-        for start in range(0, len(wanted), IDS_PER_SEARCH):
-            chunk = wanted[start:start + IDS_PER_SEARCH]
-            jql = ticket_search_jql(self.project, self.ids, chunk)
-            for issue in self._search(client, jql):
+        client = self._client() if terms or issue_keys else None
+        for start in range(0, len(terms), IDS_PER_SEARCH):
+            chunk = terms[start:start + IDS_PER_SEARCH]
+            ids_chunk = [t for kind, t in chunk if kind == "id"]
+            mails_chunk = [k for kind, k in chunk if kind == "mail"]
+            jql = ticket_search_jql(self.project, self.ids, ids_chunk, mails_chunk)
+            for issue in self._search(client, jql, expand="transitions"):
                 fields = issue.get("fields") or {}
                 summary = fields.get("summary") or ""
-                for ticket_id in chunk:
+                ticket = None
+                for ticket_id in ids_chunk:
                     if self.ids.tag(ticket_id) in summary and ticket_id not in found:
-                        found[ticket_id] = self._ticket(issue)
+                        ticket = ticket or self._ticket(issue)
+                        found[ticket_id] = ticket
+                for mail_key in mails_chunk:
+                    if f"mail:{mail_key}" not in found:
+                        ticket = ticket or self._ticket(issue)
+                        if ticket.has_mail(mail_key):
+                            found[f"mail:{mail_key}"] = ticket
+        for key in sorted(set(issue_keys)):
+            ticket = self.get_ticket(key)
+            if ticket is not None:
+                found[f"key:{key}"] = ticket
         return found
 
-    def _search(self, client, jql: str) -> list[dict]:
+    def _search(self, client, jql: str, expand: str | None = None) -> list[dict]:
         issues: list[dict] = []
         if client.cloud:
             # Cloud's v3 search returns rich-text (ADF) bodies; v2 keeps wiki markup, where the markers live.
             token = None
             while True:
                 params = {"jql": jql, "fields": ",".join(SEARCH_FIELDS), "maxResults": PAGE_SIZE}
+                if expand:
+                    params["expand"] = expand
                 if token:
                     params["nextPageToken"] = token
                 page = self._call("search", client.get, "rest/api/2/search/jql", params=params)
@@ -146,7 +237,8 @@ class JiraWriter:
                     return issues
         start = 0
         while True:
-            page = self._call("search", client.jql, jql, fields=SEARCH_FIELDS, start=start, limit=PAGE_SIZE)
+            page = self._call("search", client.jql, jql, fields=SEARCH_FIELDS, start=start, limit=PAGE_SIZE,
+                              expand=expand)
             batch = page.get("issues") or []
             issues.extend(batch)
             start += len(batch)
@@ -205,23 +297,155 @@ class JiraWriter:
 
     def _ticket(self, issue: dict) -> Ticket:
         fields = issue.get("fields") or {}
+        status = fields.get("status") or {}
+        summary = fields.get("summary") or ""
+        links = set()
+        for link in fields.get("issuelinks") or []:
+            for side in ("inwardIssue", "outwardIssue"):
+                if isinstance(link.get(side), dict) and link[side].get("key"):
+                    links.add(link[side]["key"])
+        transitions = tuple(
+            Transition(str(t.get("id")), str(t.get("name") or ""),
+                       str(((t.get("to") or {}).get("statusCategory") or {}).get("key") or ""))
+            for t in issue.get("transitions") or [] if isinstance(t, dict))
         return Ticket(
             key=issue["key"],
             issue_id=int(issue["id"]),
-            summary=fields.get("summary") or "",
-            status_category=((fields.get("status") or {}).get("statusCategory") or {}).get("key", ""),
+            summary=summary,
+            status_category=(status.get("statusCategory") or {}).get("key", ""),
             markers=_markers(fields),
+            status_name=status.get("name") or "",
+            attachments=tuple((str(a.get("filename") or ""), int(a.get("size") or 0))
+                              for a in fields.get("attachment") or [] if isinstance(a, dict)),
+            texts=tuple(_texts(fields)),
+            links=frozenset(links),
+            transitions=transitions,
+            ticket_id=self.ids.find_in_subject(summary),
         )
 
-    def create_issue(self, summary: str, description: str) -> str:
+    def get_ticket(self, issue_key: str) -> Ticket | None:
+        """One issue by key, read directly (consistent, unlike search); None when it does not exist."""
+        if not _ISSUE_KEY.fullmatch(issue_key):
+            raise ValueError(f"not an issue key: {issue_key!r}")
+        client = self._client()
+        try:
+            issue = self._call(f"lookup of {issue_key}", client.get, f"rest/api/2/issue/{issue_key}",
+                               params={"fields": ",".join(SEARCH_FIELDS), "expand": "transitions"})
+        except JiraError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._ticket(issue) if isinstance(issue, dict) and issue.get("key") else None
+
+    @property
+    def cloud(self) -> bool:
+        return bool(self._client().cloud)
+
+    def create_issue(self, summary: str, description: str, reporter: str | None = None) -> str:
         fields = {
             "project": {"key": self.project},
             "summary": summary,
             "description": description,
             "issuetype": {"name": self.issue_type},
         }
-        result = self._call(f"create issue {summary[:80]!r}", self._client().issue_create, fields)
+        if reporter:
+            fields["reporter"] = {"accountId": reporter} if self.cloud else {"name": reporter}
+        try:
+            result = self._call(f"create issue {summary[:80]!r}", self._client().issue_create, fields)
+        except JiraError as exc:
+            if not reporter or exc.status != 400 or "reporter" not in str(exc):
+                raise
+            # No permission to set the reporter (or not on the screen): nothing was created; without it.
+            log.warning("Jira refused reporter %s (%s); the issue is created without it", reporter, exc)
+            del fields["reporter"]
+            result = self._call(f"create issue {summary[:80]!r}", self._client().issue_create, fields)
         return result["key"]
 
     def add_comment(self, issue_key: str, body: str) -> None:
         self._call(f"comment on {issue_key}", self._client().issue_add_comment, issue_key, body)
+
+    def upload_attachments(self, issue_key: str, files: list[tuple[str, str, bytes]]) -> None:
+        """Attach files to an issue: one multipart request (several ``file`` parts) per 64 MiB."""
+        batch: list[tuple[str, str, bytes]] = []
+        size = 0
+        for item in files:
+            if batch and size + len(item[2]) > UPLOAD_BATCH_BYTES:
+                self._call(f"upload of {len(batch)} attachment(s) to {issue_key}", self._post_files, issue_key, batch)
+                batch, size = [], 0
+            batch.append(item)
+            size += len(item[2])
+        if batch:
+            self._call(f"upload of {len(batch)} attachment(s) to {issue_key}", self._post_files, issue_key, batch)
+
+    def _post_files(self, issue_key: str, batch: list[tuple[str, str, bytes]]):
+        client = self._client()
+        url = client.url_joiner(client.url, f"rest/api/2/issue/{issue_key}/attachments")
+        response = client._session.request(
+            "POST", url, files=[("file", (name, data, ctype or "application/octet-stream"))
+                                for name, ctype, data in batch],
+            headers={"X-Atlassian-Token": "no-check", "Accept": "application/json"},
+            timeout=client.timeout, verify=client.verify_ssl, proxies=client.proxies, cert=client.cert)
+        client.raise_for_status(response)
+        return response.json()
+
+    def find_user(self, address: str) -> str | None:
+        """The Jira user with exactly this e-mail address: username (Data Center) or accountId (Cloud).
+
+        Cached for the task; None when there is none (or the address is ambiguous or hidden).
+        """
+        address = address.strip().lower()
+        with self._lock:
+            if address in self._users:
+                return self._users[address]
+        client = self._client()
+        if client.cloud:
+            found = self._call(f"user search {address}", client.get, "rest/api/3/user/search",
+                               params={"query": address, "maxResults": 20})
+            ident = "accountId"
+        else:
+            found = self._call(f"user search {address}", client.get, "rest/api/2/user/search",
+                               params={"username": address, "maxResults": 20})
+            ident = "name"
+        matches = [u for u in found or [] if isinstance(u, dict) and u.get("active", True)
+                   and str(u.get("emailAddress") or "").lower() == address and u.get(ident)]
+        user = matches[0][ident] if len(matches) == 1 else None
+        with self._lock:
+            self._users[address] = user
+        return user
+
+    def add_watcher(self, issue_key: str, user: str) -> None:
+        """Make a user (username on Data Center, accountId on Cloud) watch an issue; idempotent in Jira."""
+        client = self._client()
+        # the client JSON-encodes data: the body is the user as a JSON string, as Jira wants it
+        self._call(f"watcher {user} on {issue_key}", client.post, f"rest/api/2/issue/{issue_key}/watchers",
+                   data=user)
+
+    def transition(self, issue_key: str, transition_id: str) -> None:
+        client = self._client()
+        self._call(f"transition {transition_id} of {issue_key}", client.post,
+                   f"rest/api/2/issue/{issue_key}/transitions", data={"transition": {"id": str(transition_id)}})
+
+    def link_issues(self, inward_key: str, outward_key: str, link_type: str) -> None:
+        """``inward_key`` <link type> ``outward_key`` (e.g. the follow-up "relates to" the resolved issue)."""
+        client = self._client()
+        self._call(f"link {inward_key} -> {outward_key}", client.post, "rest/api/2/issueLink",
+                   data={"type": {"name": link_type}, "inwardIssue": {"key": inward_key},
+                         "outwardIssue": {"key": outward_key}})
+
+    def issue_lock(self, issue_key: str) -> threading.Lock:
+        """One lock per issue for this task: mails of one run that write to the same issue take turns."""
+        with self._lock:
+            return self._issue_locks.setdefault(issue_key, threading.Lock())
+
+    def first_time(self, what: str) -> bool:
+        """True the first time this task asks about ``what`` (e.g. reopening one issue), False after."""
+        with self._lock:
+            if what in self._done:
+                return False
+            self._done.add(what)
+            return True
+
+    def claimed_names(self, issue_key: str) -> set[str]:
+        """Attachment names given to files on this issue during this task (hold ``issue_lock``)."""
+        with self._lock:
+            return self._claimed.setdefault(issue_key, set())

@@ -13,12 +13,14 @@ leaves the inbox only once it is marked ``$JicketDone``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from jicket_ops import filters as filter_rules
-from jicket_ops.errors import JicketError, MailProcessingError, TicketIdCollisionError
+from jicket_ops.content import ContentOptions, MailContent, mail_content
+from jicket_ops.errors import JicketError, JiraError, MailProcessingError, TicketIdCollisionError
 from jicket_ops.jira_writer import JiraWriter, Ticket
 from jicket_ops.loops import RateLimit, answer_verdict
 from jicket_ops.mailbox import (
@@ -32,7 +34,7 @@ from jicket_ops.mailbox import (
     failure_count,
     quote,
 )
-from jicket_ops.parsing import MailHeaders, parse_headers, parse_mail
+from jicket_ops.parsing import MailHeaders, ParsedMail, parse_headers, parse_mail
 from jicket_ops.rendering import (
     ThreadTemplate,
     comment_body,
@@ -40,9 +42,11 @@ from jicket_ops.rendering import (
     issue_description,
     issue_summary,
     recipients,
+    single_line,
 )
-from jicket_ops.routing import Route, RouteDecision, route_mail, sent_message_id
+from jicket_ops.routing import Route, RouteDecision, bounce_ticket, route_mail, sent_message_id
 from jicket_ops.run_request import RunRequest
+from jicket_ops.wiki_markup import escape_line
 
 log = logging.getLogger("jicket")
 
@@ -168,7 +172,7 @@ def route(settings, mailbox: Mailbox, filtered: dict) -> dict:
         if IMPORTED in mail.flags and not request.rescan:
             continue  # Jira has it already; only confirm and move are left
         decision = route_mail(mail.headers, uid=mail.uid, uidvalidity=filtered["uidvalidity"], ids=settings.ids,
-                              ticket_address=settings.ticket_address)
+                              ticket_address=settings.ticket_address, project=settings.jira_project)
         log.info("%s routed %s: %s", describe(mail.uid, mail.headers, settings.ids.prefixed(decision.ticket_id)
                                               if decision.ticket_id else None), decision.route,
                  "; ".join(decision.reasons))
@@ -177,7 +181,7 @@ def route(settings, mailbox: Mailbox, filtered: dict) -> dict:
     if own and not request.dry_run and not request.rescan:
         _select_same(mailbox, filtered)
         mailbox.add_keywords(own, DONE)
-    to_write = [d.as_dict() for d in decisions if d.route in (Route.NEW, Route.REPLY)]
+    to_write = [d.as_dict() for d in decisions if d.writes_jira]
     keys = {m["uid"]: MailHeaders.from_dict(m["headers"]).mail_key() for m in filtered["mails"]}
     return {"folder": filtered["folder"], "uidvalidity": filtered["uidvalidity"], "decisions": to_write,
             "own_mail": own, "mail_keys": {str(d["uid"]): keys[d["uid"]] for d in to_write},
@@ -193,37 +197,196 @@ class WriteResult:
     issue_key: str
 
 
-def plan_write(decision: RouteDecision, tickets: dict[str, Ticket], mail_key: str) -> tuple[str, str, Ticket | None]:
-    """(action, ticket id, existing issue) for one mail, given what Jira already holds (pure)."""
-    if decision.route is Route.REPLY and decision.ticket_id in tickets:
-        ticket = tickets[decision.ticket_id]
-        return ("already_commented" if ticket.has_mail(mail_key) else "comment"), decision.ticket_id, ticket
-    # A new mail, or a reply to a ticket Jira does not know: a ticket of the mail's own.
+def plan_write(decision: RouteDecision, tickets: dict[str, Ticket], mail_key: str,
+               resolved_policy: str = "reopen") -> tuple[str, str, Ticket | None]:
+    """(action, ticket id, existing issue) for one mail, given what Jira already holds (pure).
+
+    Actions: ``create`` (a ticket of the mail's own), ``comment`` (on the issue it belongs to: by ticket
+    id, by issue key, or as the issue holding a mail it answers), ``already_created`` /
+    ``already_commented`` (an earlier attempt wrote it: only unfinished uploads are left). A reply to a
+    resolved issue under ``JICKET_RESOLVED_POLICY=new`` is a ``create`` (``follow_up_of`` names the issue).
+    """
+    own = tickets.get(decision.fallback_ticket_id)
+    if own is not None and own.has_mail(mail_key):
+        return "already_created", decision.fallback_ticket_id, own
+    target = target_issue(decision, tickets)
+    if target is not None:
+        ticket_id, ticket = target
+        if ticket.has_mail(mail_key):
+            return "already_commented", ticket_id, ticket
+        if follow_up_of(decision, tickets, resolved_policy) is None:
+            return "comment", ticket_id, ticket
+    # A new mail, a reply to a ticket Jira does not know, or a follow-up: a ticket of the mail's own.
     ticket_id = decision.fallback_ticket_id
-    ticket = tickets.get(ticket_id)
-    if ticket is None:
+    if own is None:
         return "create", ticket_id, None
-    if not ticket.has_mail(mail_key):
-        raise TicketIdCollisionError(
-            f"ticket id {ticket_id} is already used by {ticket.key}, which was not created for this mail; "
-            "check JICKET_ID_SALT / JICKET_ID_ALPHABET and whether another Jicket writes to this project")
-    return "already_created", ticket_id, ticket
+    raise TicketIdCollisionError(
+        f"ticket id {ticket_id} is already used by {own.key}, which was not created for this mail; "
+        "check JICKET_ID_SALT / JICKET_ID_ALPHABET and whether another Jicket writes to this project")
+
+
+def target_issue(decision: RouteDecision, tickets: dict[str, Ticket]) -> tuple[str, Ticket] | None:
+    """(ticket id, issue) of the existing issue a mail belongs to, if any (pure)."""
+    if decision.route is not Route.NEW:
+        if decision.ticket_id and decision.ticket_id in tickets:
+            return decision.ticket_id, tickets[decision.ticket_id]
+        ticket = tickets.get(f"key:{decision.issue_key}") if decision.issue_key else None
+        if ticket is not None:
+            return ticket.ticket_id or "", ticket
+    for key in decision.thread_keys:  # it answers a mail Jira holds
+        ticket = tickets.get(f"mail:{key}")
+        if ticket is not None:
+            return ticket.ticket_id or "", ticket
+    return None
+
+
+def follow_up_of(decision: RouteDecision, tickets: dict[str, Ticket], resolved_policy: str) -> Ticket | None:
+    """The resolved issue a person's reply follows up with a new issue (JICKET_RESOLVED_POLICY=new)."""
+    if resolved_policy != "new" or decision.route is Route.AUTO_REPLY or decision.route is Route.BOUNCE:
+        return None
+    target = target_issue(decision, tickets)
+    return target[1] if target is not None and target[1].resolved else None
+
+
+def lookup_tickets(jira: JiraWriter, decisions: list[RouteDecision]) -> dict[str, Ticket]:
+    """One batched lookup of everything the mails refer to: ticket ids, issue keys, answered mails."""
+    wanted = {t for d in decisions for t in (d.ticket_id, d.fallback_ticket_id) if t}
+    keys = sorted({d.issue_key for d in decisions if d.issue_key and d.route is not Route.NEW})
+    threads = sorted({k for d in decisions for k in d.thread_keys})
+    return jira.find_tickets(sorted(wanted), issue_keys=keys, mail_keys=threads)
 
 
 def _write_one(settings, jira: JiraWriter, decision: RouteDecision, raw: bytes,
                tickets: dict[str, Ticket]) -> WriteResult:
     mail = parse_mail(raw)
     headers = mail.headers
-    notes = tuple(f"mail defect: {d}" for d in mail.defects[:10])
-    action, ticket_id, ticket = plan_write(decision, tickets, headers.mail_key())
-    if action == "comment":
-        jira.add_comment(ticket.key, comment_body(headers, mail.text, notes))
-        return WriteResult(decision.uid, "commented", ticket_id, ticket.key)
+    mail_key = headers.mail_key()
+    if decision.route is Route.BOUNCE and not decision.ticket_id:
+        found = bounce_ticket(mail, settings.ids)
+        if found is not None:
+            decision = replace(decision, ticket_id=found[0], reasons=(*decision.reasons, found[1]))
+            if found[0] not in tickets:
+                tickets = {**tickets, **jira.find_tickets([found[0]])}
+    policy = getattr(settings, "resolved_policy", "reopen")
+    action, ticket_id, ticket = plan_write(decision, tickets, mail_key, policy)
+    options = ContentOptions.from_settings(settings)
+    kind = decision.kind
+    if action in ("comment", "already_commented"):
+        with jira.issue_lock(ticket.key):
+            if action == "comment":
+                claimed = jira.claimed_names(ticket.key)
+                content = mail_content(mail, options=options, as_comment=True, kind=kind,
+                                       taken_names=(*ticket.attachment_names, *sorted(claimed)))
+                claimed.update(content.upload_names)
+                jira.add_comment(ticket.key, comment_body(headers, content.body, content.notes,
+                                                          attachments=content.upload_names, kind=kind))
+                _upload(jira, ticket.key, content, headers)
+            else:
+                _resume_uploads(jira, ticket, mail, mail_key, options, True, kind, headers)
+            if policy == "reopen" and decision.route is Route.REPLY and ticket.resolved:
+                _reopen(jira, ticket)
+        _add_watchers(settings, jira, ticket.key, headers)
+        return WriteResult(decision.uid, "commented" if action == "comment" else action, ticket_id, ticket.key)
+    previous = follow_up_of(decision, tickets, policy)
     if action == "create":
+        content = mail_content(mail, options=options, as_comment=False, kind=kind)
+        notes = content.notes
+        if previous is not None:
+            notes = (f"follows up {previous.key}, which is resolved (JICKET_RESOLVED_POLICY=new)", *notes)
+        reporter = None
+        if getattr(settings, "jira_set_reporter", False) and headers.from_address:
+            reporter = jira.find_user(headers.from_address)
         key = jira.create_issue(issue_summary(settings.ids, ticket_id, headers.subject),
-                                issue_description(headers, mail.text, notes))
+                                issue_description(headers, content.body, notes, attachments=content.upload_names,
+                                                  kind=kind), reporter)
+        _upload(jira, key, content, headers)
+        if previous is not None:
+            jira.link_issues(key, previous.key, getattr(settings, "resolved_link_type", "Relates"))
+        _add_watchers(settings, jira, key, headers)
         return WriteResult(decision.uid, "created", ticket_id, key)
+    # already_created: an earlier attempt created the issue; finish what it may have left
+    _resume_uploads(jira, ticket, mail, mail_key, options, False, kind, headers)
+    if previous is not None and previous.key not in ticket.links:
+        jira.link_issues(ticket.key, previous.key, getattr(settings, "resolved_link_type", "Relates"))
+    _add_watchers(settings, jira, ticket.key, headers)
     return WriteResult(decision.uid, action, ticket_id, ticket.key)
+
+
+def _failure_marker_key(mail_key: str) -> str:
+    """The mail key of the note that says a mail's attachments could not be uploaded."""
+    return hashlib.sha256(f"attachments-failed:{mail_key}".encode()).hexdigest()[:20]
+
+
+def _upload(jira: JiraWriter, issue_key: str, content: MailContent, headers: MailHeaders,
+            files: list[tuple[str, str, bytes]] | None = None) -> None:
+    """Upload a mail's files; a permanent refusal (4xx) becomes a visible note instead of a stuck mail."""
+    files = files if files is not None else [(u.filename, u.content_type, u.data) for u in content.uploads]
+    if not files:
+        return
+    try:
+        jira.upload_attachments(issue_key, files)
+    except JiraError as exc:
+        if exc.transient:
+            raise  # the task fails; the retry finds the text and uploads what is missing
+        log.error("%s: Jira refused the attachments of %s: %s", issue_key, headers.message_id, exc)
+        text = (f"_Jicket: Jira refused the attachments {', '.join(name for name, _, _ in files)} of the mail "
+                f"from {escape_line(single_line(headers.from_display))}: "
+                f"{escape_line(single_line(str(exc))[:300])}_\n\n"
+                f"{{anchor:jicket-mail-{_failure_marker_key(headers.mail_key())}}}")
+        jira.add_comment(issue_key, text)
+
+
+def _resume_uploads(jira: JiraWriter, ticket: Ticket, mail: ParsedMail, mail_key: str, options: ContentOptions,
+                    as_comment: bool, kind: str, headers: MailHeaders) -> None:
+    """Upload the files an earlier attempt announced in its text but did not (all) upload."""
+    intended = ticket.intended_attachments(mail_key)
+    if not intended or ticket.has_mail(_failure_marker_key(mail_key)):
+        return
+    fresh = jira.get_ticket(ticket.key) or ticket  # read directly: search may lag behind the lost upload
+    if fresh.has_mail(_failure_marker_key(mail_key)):
+        return
+    intended = fresh.intended_attachments(mail_key) or intended
+    content = mail_content(mail, options=options, as_comment=as_comment, kind=kind)
+    if len(content.uploads) != len(intended):
+        log.warning("%s: the mail now yields %d file(s), its text announced %d (settings changed?)",
+                    ticket.key, len(content.uploads), len(intended))
+    missing = [(name, upload.content_type, upload.data) for name, upload in zip(intended, content.uploads, strict=False)
+               if not fresh.holds_attachment(name, upload.size)]
+    if missing:
+        log.info("%s: uploading %d attachment(s) an earlier attempt did not finish", ticket.key, len(missing))
+        _upload(jira, ticket.key, content, headers, missing)
+
+
+def _reopen(jira: JiraWriter, ticket: Ticket) -> None:
+    """Reopen a resolved issue a person answered (JICKET_RESOLVED_POLICY=reopen), once per task."""
+    if not jira.first_time(f"reopen:{ticket.key}"):
+        return
+    candidates = [t for t in ticket.transitions if t.to_category and t.to_category != "done"]
+    candidates.sort(key=lambda t: (0 if "reopen" in t.name.lower() else 1, t.to_category != "new"))
+    if not candidates:
+        log.warning("%s is resolved but offers no transition out of done; the reply is only a comment", ticket.key)
+        return
+    try:
+        jira.transition(ticket.key, candidates[0].id)
+    except JiraError as exc:
+        if exc.transient:
+            raise
+        log.warning("%s: reopening with %r failed: %s; the reply is a comment", ticket.key, candidates[0].name, exc)
+        return
+    log.info("%s reopened (%s) for a reply", ticket.key, candidates[0].name)
+
+
+def _add_watchers(settings, jira: JiraWriter, issue_key: str, headers: MailHeaders) -> None:
+    """CC'd people with a Jira account watch the issue (JICKET_JIRA_ADD_WATCHERS)."""
+    if not getattr(settings, "jira_add_watchers", False):
+        return
+    helpdesk = settings.ticket_address.lower()
+    for address in dict.fromkeys(a.lower() for a in headers.cc):
+        if address == helpdesk or not jira.first_time(f"watch:{issue_key}:{address}"):
+            continue
+        user = jira.find_user(address)
+        if user:
+            jira.add_watcher(issue_key, user)
 
 
 def _body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
@@ -270,8 +433,7 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
         pending = [uid for uid in pending if mail_keys[uid] not in present]
         log.info("rescan: %d mail(s) already in Jira, %d missing%s", len(results), len(pending),
                  "" if request.dry_run else " (importing them now)")
-    wanted = {t for uid in pending for t in (decisions[uid].ticket_id, decisions[uid].fallback_ticket_id)}
-    tickets = jira.find_tickets(sorted(wanted))
+    tickets = lookup_tickets(jira, [decisions[uid] for uid in pending])
     failures: dict[str, str] = {}
     headers = headers or {}
     limited = {} if request.rescan else _over_rate_limit(settings, jira, pending, decisions, tickets, mail_keys,

@@ -22,13 +22,24 @@ from jicket_ops.errors import TemplateError
 from jicket_ops.parsing import MailHeaders
 from jicket_ops.routing import sent_message_id
 from jicket_ops.ticket_ids import TicketIdScheme
+from jicket_ops.wiki_markup import balance_macros, escape_line
 
 SUMMARY_LIMIT = 255  # Jira's limit for the summary field
-DESCRIPTION_LIMIT = 30_000  # stay under Jira's 32,767 characters per text field
+TEXT_LIMIT = 32_000  # a whole description or comment stays under Jira's 32,767 characters per text field
+DESCRIPTION_LIMIT = 30_000  # the mail's own text, at most (kept for callers that cut before rendering)
+ATTACHMENT_LIST = "_Jicket attachments:_"
+CUT_NOTE = "[... cut: the mail's text is longer than Jira allows; the whole mail is attached ...]"
 _LEGACY_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _LINEBREAKS = re.compile(r"[\r\n\t\u2028\u2029\x85]+")
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|vs|antw|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_MARKER = re.compile(r"(?<!\\)\{anchor:(jicket-mail-[0-9a-f]{20})\}")
+_LISTED = re.compile(r"\[\^([^\]\n]+)\]")
+KIND_LINES = {
+    "auto_reply": "_Jicket: an automatic reply (out of office or auto-responder); it was not answered "
+                  "and reopened nothing._",
+    "bounce": "_Jicket: a delivery failure report (bounce); it was not answered and reopened nothing._",
+}
 
 
 def single_line(text: str) -> str:
@@ -41,6 +52,25 @@ def mail_marker(mail_key: str) -> str:
     return f"{{anchor:jicket-mail-{mail_key}}}"
 
 
+def markers_in(text: str) -> set[str]:
+    """The mail markers Jicket wrote into a text (escaped look-alikes from a sender's text excluded)."""
+    return {"{anchor:" + m + "}" for m in _MARKER.findall(text or "")}
+
+
+def attachment_intent(text: str, mail_key: str) -> list[str] | None:
+    """The attachment names the description/comment carrying this mail's marker announced (in order).
+
+    None when the text does not carry the marker. Only Jicket's own list line counts: a sender's text
+    is escaped, so it cannot start a line with the list's label.
+    """
+    if mail_marker(mail_key) not in markers_in(text):
+        return None
+    for line in reversed((text or "").split("\n")):
+        if line.startswith(ATTACHMENT_LIST):
+            return _LISTED.findall(line)
+    return []
+
+
 def issue_summary(ids: TicketIdScheme, ticket_id: str, subject: str) -> str:
     """``[#JI-ZOZ2P6] <subject>`` cut to Jira's 255 characters."""
     tag = ids.tag(ticket_id)
@@ -51,10 +81,13 @@ def issue_summary(ids: TicketIdScheme, ticket_id: str, subject: str) -> str:
     return summary
 
 
-def _cut(text: str) -> str:
-    if len(text) <= DESCRIPTION_LIMIT:
+def _cut(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    if len(text) <= limit:
         return text
-    return text[:DESCRIPTION_LIMIT] + "\n\n[... cut: the mail's text is longer than Jira allows ...]"
+    cut = text[:max(0, limit - len(CUT_NOTE) - 4)]
+    if "\n" in cut[-2000:]:
+        cut = cut[: cut.rindex("\n")]
+    return balance_macros(cut) + "\n\n" + CUT_NOTE
 
 
 def _envelope_lines(headers: MailHeaders) -> list[str]:
@@ -63,20 +96,39 @@ def _envelope_lines(headers: MailHeaders) -> list[str]:
         lines.append(f"Cc: {', '.join(headers.cc)}")
     if headers.date:
         lines.append(f"Date: {single_line(headers.date)}")
-    return lines
+    return [escape_line(single_line(line)) for line in lines]
 
 
-def issue_description(headers: MailHeaders, text: str, notes: tuple[str, ...] = ()) -> str:
-    body = _cut(text.strip() or "(the mail has no text)")
-    parts = ["\n".join(_envelope_lines(headers)), body]
+def jira_text(headers: MailHeaders, body: str, notes: tuple[str, ...] = (), *, attachments: tuple[str, ...] = (),
+              kind: str = "mail") -> str:
+    """A description or comment: kind line, envelope, the mail's text (wiki markup), attachments, notes, marker.
+
+    ``body`` is wiki markup already (``content.mail_content``); it is cut so the whole stays in Jira's limit.
+    ``attachments`` are the names the mail's files get on the issue, in upload order: the record a retry
+    reads to know which uploads are still missing.
+    """
+    head = ["\n".join(_envelope_lines(headers))]  # first line "From: ..." (the rate limit reads it)
+    if kind in KIND_LINES:
+        head.append(KIND_LINES[kind])
+    tail: list[str] = []
+    if attachments:
+        tail.append(ATTACHMENT_LIST + " " + ", ".join(f"[^{name}]" for name in attachments))
     if notes:
-        parts.append("\n".join(f"_Jicket: {single_line(note)}_" for note in notes))
-    parts.append(mail_marker(headers.mail_key()))
-    return "\n\n".join(parts)
+        tail.append("\n".join(f"_Jicket: {escape_line(single_line(note)[:500])}_" for note in notes[:20]))
+    tail.append(mail_marker(headers.mail_key()))
+    budget = TEXT_LIMIT - sum(len(p) + 2 for p in head + tail) - 2
+    text = body.strip() or "_(the mail has no text)_"
+    return "\n\n".join([*head, _cut(text, max(budget, 1000)), *tail])
 
 
-def comment_body(headers: MailHeaders, text: str, notes: tuple[str, ...] = ()) -> str:
-    return issue_description(headers, text, notes)
+def issue_description(headers: MailHeaders, text: str, notes: tuple[str, ...] = (), *,
+                      attachments: tuple[str, ...] = (), kind: str = "mail") -> str:
+    return jira_text(headers, text, notes, attachments=attachments, kind=kind)
+
+
+def comment_body(headers: MailHeaders, text: str, notes: tuple[str, ...] = (), *,
+                 attachments: tuple[str, ...] = (), kind: str = "mail") -> str:
+    return jira_text(headers, text, notes, attachments=attachments, kind=kind)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,16 @@
-"""Decide what a mail is, from its header alone: a new ticket, a reply, or Jicket's own mail.
+"""Decide what a mail is, from its header alone: a new ticket, a reply, Jicket's own mail, machine mail.
 
 The ticket id comes, in this order, from an ``X-Jicket-HashID`` header, a ``[#JI-...]`` tag in the
 subject (both as in jicket 0.6.2), or the Message-ID of a mail Jicket sent that the mail answers
-(``In-Reply-To``/``References``), so a reply whose subject lost the tag still threads.
+(``In-Reply-To``/``References``: every mail Jicket sends names its ticket in its Message-ID, see
+``sent_message_id``), so a reply whose subject lost the tag ("AW:", "VS:", "RE: RE:") still threads.
+Failing those, a Jira issue key of the project in the subject (``[HD-123]``, ``HD-123``) names the
+issue, and the mail keys of the Message-IDs it references let ``write_to_jira`` find an issue that
+holds one of those mails (a colleague's reply-all to the customer's first mail).
+
+Bounces and automatic replies (RFC 3834 ``Auto-Submitted``, ``X-Autoreply``, typical subjects)
+that belong to a ticket become a comment marked as such; a bounce names its ticket in the returned
+mail, which only the body holds (``bounce_ticket``).
 """
 
 from __future__ import annotations
@@ -11,8 +19,20 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jicket_ops.parsing import MailHeaders
+from jicket_ops.parsing import MailHeaders, ParsedMail, message_id_key
 from jicket_ops.ticket_ids import TicketIdScheme
+
+MAX_THREAD_KEYS = 10
+
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"^\s*(auto(matic|matische)?[ -]?(reply|response|antwort|respuesta|risposta)\b|out of (the )?office\b"
+    r"|abwesenheitsnotiz|réponse automatique|respuesta automática|risposta automatica|afwezigheidsbericht"
+    r"|autosvar\b|automaattinen vastaus|odpowiedź automatyczna)", re.IGNORECASE)
+_BOUNCE_SUBJECT = re.compile(
+    r"(undeliver(ed|able)|delivery (status notification|failure|has failed)|returned mail|mail delivery failed"
+    r"|failure notice|unzustellbar|nicht zustellbar|non remis|non recapitabile|message not delivered"
+    r"|mail system error|delivery notification)", re.IGNORECASE)
+_DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 
 
 class Route(StrEnum):
@@ -20,26 +40,43 @@ class Route(StrEnum):
     REPLY = "reply"
     OWN_MAIL = "own_mail"
     FILTERED = "filtered"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+
+
+WRITE_ROUTES = frozenset({Route.NEW, Route.REPLY, Route.AUTO_REPLY, Route.BOUNCE})
 
 
 @dataclass(frozen=True)
 class RouteDecision:
     uid: int
     route: Route
-    # NEW: the id the new ticket gets. REPLY: the id the mail refers to.
+    # NEW: the id the new ticket gets. REPLY/AUTO_REPLY/BOUNCE: the id the mail refers to ("" if none).
     ticket_id: str
-    # REPLY only: the id to open a ticket with when Jira has no issue for ``ticket_id``.
+    # Not NEW: the id to open a ticket with when Jira has no issue for the reference.
     fallback_ticket_id: str
     reasons: tuple[str, ...]
+    issue_key: str | None = None  # a Jira issue key of the project named in the subject
+    thread_keys: tuple[str, ...] = ()  # mail keys of the referenced Message-IDs, nearest first
+
+    @property
+    def writes_jira(self) -> bool:
+        return self.route in WRITE_ROUTES
+
+    @property
+    def kind(self) -> str:
+        """How the text is labelled in Jira: mail, auto_reply or bounce."""
+        return str(self.route) if self.route in (Route.AUTO_REPLY, Route.BOUNCE) else "mail"
 
     def as_dict(self) -> dict:
         return {"uid": self.uid, "route": str(self.route), "ticket_id": self.ticket_id,
-                "fallback_ticket_id": self.fallback_ticket_id, "reasons": list(self.reasons)}
+                "fallback_ticket_id": self.fallback_ticket_id, "reasons": list(self.reasons),
+                "issue_key": self.issue_key, "thread_keys": list(self.thread_keys)}
 
     @classmethod
     def from_dict(cls, data: dict) -> RouteDecision:
         return cls(int(data["uid"]), Route(data["route"]), data["ticket_id"], data["fallback_ticket_id"],
-                   tuple(data["reasons"]))
+                   tuple(data["reasons"]), data.get("issue_key"), tuple(data.get("thread_keys") or ()))
 
 
 def sent_message_id(ids: TicketIdScheme, ticket_id: str, kind: str, domain: str) -> str:
@@ -67,21 +104,120 @@ def is_own_mail(headers: MailHeaders, ticket_address: str) -> str | None:
     return None
 
 
+def machine_mail(headers: MailHeaders) -> tuple[str, str] | None:
+    """("bounce" | "auto_reply", why) for a delivery report or an automatic reply, else None."""
+    content_type = (headers.content_type or "").lower()
+    sender = headers.from_address.lower()
+    local = sender.split("@", 1)[0]
+    subject = headers.subject or ""
+    empty_return_path = headers.return_path is not None and headers.return_path.strip() in ("<>", "")
+    if "multipart/report" in content_type and "delivery-status" in content_type:
+        return "bounce", "a delivery status report (multipart/report)"
+    if headers.x_failed_recipients:
+        return "bounce", "X-Failed-Recipients header"
+    if local in _DAEMONS or local.startswith("mailer-daemon"):
+        return "bounce", f"sent by {sender}"
+    if empty_return_path and _BOUNCE_SUBJECT.search(subject):
+        return "bounce", "empty return path and a bounce subject"
+    auto = (headers.auto_submitted or "").strip().lower()
+    if auto and not auto.startswith("no"):
+        return "auto_reply", f"Auto-Submitted: {auto}"
+    if headers.x_autoreply or headers.x_autorespond:
+        return "auto_reply", "X-Autoreply/X-Autorespond header"
+    if (headers.precedence or "").strip().lower() == "auto_reply":
+        return "auto_reply", "Precedence: auto_reply"
+    if _AUTO_REPLY_SUBJECT.search(re.sub(r"^\s*(re|aw|fwd?|wg|sv|vs)\s*:\s*", "", subject, flags=re.I)):
+        return "auto_reply", "an automatic-reply subject"
+    return None
+
+
+def issue_key_in(subject: str, project: str | None) -> str | None:
+    """``HD-123`` when the subject names an issue of the project (``[HD-123]`` or ``HD-123``)."""
+    if not project:
+        return None
+    match = re.search(rf"(?<![A-Za-z0-9_-]){re.escape(project)}-([1-9][0-9]{{0,8}})(?![0-9A-Za-z])", subject or "")
+    return f"{project}-{match.group(1)}" if match else None
+
+
+def thread_keys(headers: MailHeaders) -> tuple[str, ...]:
+    """Mail keys of the mails this one answers (nearest first), except mails Jicket sent."""
+    refs = [*headers.references, *([headers.in_reply_to] if headers.in_reply_to else [])]
+    keys: list[str] = []
+    for ref in reversed(refs):
+        if ref.startswith("<jicket."):
+            continue
+        key = message_id_key(ref)
+        if key not in keys:
+            keys.append(key)
+    return tuple(keys[:MAX_THREAD_KEYS])
+
+
+def ticket_reference(headers: MailHeaders, ids: TicketIdScheme) -> tuple[str, str] | None:
+    """(ticket id, why) from the header, the subject tag or the thread; None when there is none."""
+    header_id = ids.from_header(headers.jicket_hash_id)
+    if header_id:
+        return header_id, "X-Jicket-HashID header"
+    subject_id = ids.find_in_subject(headers.subject)
+    if subject_id:
+        return subject_id, f"subject tag {ids.tag(subject_id)}"
+    thread_id = _id_from_message_ids(ids, tuple(filter(None, (*headers.references, headers.in_reply_to))))
+    if thread_id:
+        return thread_id, "answers a mail Jicket sent (In-Reply-To/References)"
+    return None
+
+
 def route_mail(headers: MailHeaders, *, uid: int, uidvalidity: int, ids: TicketIdScheme,
-               ticket_address: str) -> RouteDecision:
+               ticket_address: str, project: str | None = None) -> RouteDecision:
     """Route one mail that passed the filters."""
     own_id = ids.new_id(uidvalidity, uid)
     own = is_own_mail(headers, ticket_address)
     if own:
         referenced = ids.from_header(headers.jicket_hash_id) or ids.find_in_subject(headers.subject) or ""
         return RouteDecision(uid, Route.OWN_MAIL, referenced, own_id, (own,))
-    header_id = ids.from_header(headers.jicket_hash_id)
-    if header_id:
-        return RouteDecision(uid, Route.REPLY, header_id, own_id, ("X-Jicket-HashID header",))
-    subject_id = ids.find_in_subject(headers.subject)
-    if subject_id:
-        return RouteDecision(uid, Route.REPLY, subject_id, own_id, (f"subject tag {ids.tag(subject_id)}",))
-    thread_id = _id_from_message_ids(ids, tuple(filter(None, (*headers.references, headers.in_reply_to))))
-    if thread_id:
-        return RouteDecision(uid, Route.REPLY, thread_id, own_id, ("answers a mail Jicket sent (References)",))
-    return RouteDecision(uid, Route.NEW, own_id, own_id, ("no ticket id in header, subject or thread",))
+    machine = machine_mail(headers)
+    reference = ticket_reference(headers, ids)
+    key = None if reference else issue_key_in(headers.subject, project)
+    threads = thread_keys(headers)
+    reasons: list[str] = []
+    if machine:
+        reasons.append(machine[1])
+    if reference:
+        reasons.append(reference[1])
+    elif key:
+        reasons.append(f"Jira issue key {key} in the subject")
+    ticket_id = reference[0] if reference else ""
+    if machine and machine[0] == "bounce":
+        if not reference and not key:
+            reasons.append("the returned mail in the body names the ticket, if any")
+        return RouteDecision(uid, Route.BOUNCE, ticket_id, own_id, tuple(reasons), key, threads)
+    if reference or key:
+        route = Route.AUTO_REPLY if machine else Route.REPLY
+        return RouteDecision(uid, route, ticket_id, own_id, tuple(reasons), key, threads)
+    if machine:
+        reasons.append("belongs to no ticket: imported as a new ticket, never answered")
+    else:
+        reasons.append("no ticket id in header, subject or thread")
+    if threads:
+        reasons.append("becomes a comment if Jira holds a mail it answers")
+    return RouteDecision(uid, Route.NEW, own_id, own_id, tuple(reasons), None, threads)
+
+
+def bounce_ticket(mail: ParsedMail, ids: TicketIdScheme) -> tuple[str, str] | None:
+    """(ticket id, why) named by the mail a bounce returns (its headers, or the report's text)."""
+    for headers in mail.embedded_headers:
+        found = ticket_reference(headers, ids)
+        if found:
+            return found[0], f"the returned mail: {found[1]}"
+        if headers.message_id:
+            thread_id = _id_from_message_ids(ids, (headers.message_id,))
+            if thread_id:
+                return thread_id, "the returned mail was sent by Jicket"
+    texts = [s.text for s in mail.segments if s.kind in ("plain", "html")] + [mail.delivery_status]
+    for text in texts:
+        ticket_id = ids.find_in_subject(text)
+        if ticket_id:
+            return ticket_id, f"the report quotes {ids.tag(ticket_id)}"
+        ticket_id = _id_from_message_ids(ids, tuple(re.findall(r"<jicket\.[^<>\s]+>", text)))
+        if ticket_id:
+            return ticket_id, "the report quotes a Message-ID Jicket sent"
+    return None
