@@ -319,6 +319,18 @@ def _addresses(raw: str | None, defects: list[str], where: str) -> list[tuple[st
     return out
 
 
+def display_address(name: str, address: str) -> str:
+    """``Name <address>`` in readable Unicode (not RFC 2047), quoted where the name needs it."""
+    if not address:
+        return ""
+    name = _WS.sub(" ", name or "").strip()
+    if not name:
+        return address
+    if any(ch in name for ch in ',;:<>@()[]"\\'):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
 def _msg_ids(value: str | None) -> tuple[str, ...]:
     return tuple(_MSGID.findall(value or ""))
 
@@ -343,7 +355,7 @@ def headers_from_message(message: Message, defects: list[str] | None = None) -> 
     return MailHeaders(
         subject=subject,
         from_address=from_addr,
-        from_display=email.utils.formataddr((from_name, from_addr)) if from_addr else "",
+        from_display=display_address(from_name, from_addr),
         to=tuple(addr for _, addr in _addresses(raw["To"], defects, "To")),
         cc=tuple(addr for _, addr in _addresses(raw["Cc"], defects, "Cc")),
         reply_to=tuple(addr for _, addr in _addresses(raw["Reply-To"], defects, "Reply-To")),
@@ -420,6 +432,8 @@ def _filename(part: Message, defects: list[str], where: str) -> str | None:
         defects.append(f"{where}: unreadable filename")
     if not name:
         name = _param(part, "name")
+    if name and "\ufffd" in str(name):
+        name = _filename_8bit(part, defects, where) or name
     if not name:
         return None
     name = _unescape_8bit(str(name), defects, f"{where} filename")
@@ -427,6 +441,21 @@ def _filename(part: Message, defects: list[str], where: str) -> str | None:
         name = _decode_words(name, defects, f"{where} filename")
     name = _WS.sub(" ", name).strip()
     return name or None
+
+
+def _filename_8bit(part: Message, defects: list[str], where: str) -> str | None:
+    """A filename written as raw 8-bit bytes (RFC 6532), which compat32 turns into U+FFFD: decode it ourselves."""
+    for header, value in part.raw_items():
+        if header.lower() not in ("content-disposition", "content-type") or not isinstance(value, str):
+            continue
+        probe = Message()
+        probe[header] = _unescape_8bit(value, defects, f"{where} filename")
+        found = probe.get_filename() or probe.get_param("name")
+        if isinstance(found, tuple):
+            found = email.utils.collapse_rfc2231_value(found)
+        if found and "\ufffd" not in str(found):
+            return str(found)
+    return None
 
 
 def _payload_bytes(part: Message, defects: list[str], where: str) -> bytes:
@@ -439,7 +468,9 @@ def _payload_bytes(part: Message, defects: list[str], where: str) -> bytes:
         raw = part.get_payload()
         data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
     for defect in getattr(part, "defects", []):
-        defects.append(f"{where}: {type(defect).__name__}")
+        name = type(defect).__name__
+        if not any(d.endswith(name) for d in defects):
+            defects.append(f"{where}: {name}")
     return data
 
 
@@ -538,6 +569,10 @@ class _Walker:
                 segments.extend(self.walk(child, depth + 1))
             return segments
         if ctype.startswith("multipart/"):
+            body = part.get_payload()
+            if isinstance(body, str) and re.fullmatch(r"\s*(--\S+--)?\s*", body):
+                self.defects.append(f"{ctype} without parts")
+                return []
             recovered = _recover_multipart(part, self.defects)
             if recovered is not None:
                 return self.walk(recovered, depth + 1)

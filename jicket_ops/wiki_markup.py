@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 from bs4 import BeautifulSoup, Comment, Doctype, MarkupResemblesLocatorWarning, NavigableString, Tag
 
 ZWSP = "\u200b"  # breaks a markup sequence without a visible character
+LINE = "\x01"  # marks a converted block that joins its neighbours with a line break, not an empty line
 _ALWAYS = set("{}[]|")
 _BOUNDARY = set("*_+^~-")
 _URL = re.compile(r"(?:https?://|ftp://|mailto:)[^\s<>\"]+", re.IGNORECASE)
@@ -47,18 +48,26 @@ def _escape_url(url: str) -> str:
     return "".join(quote(ch, safe="") if ch in "{}[]|!^*\\ " else ch for ch in url)
 
 
-def _escape_plain(text: str) -> str:
+def _escape_plain(text: str, line_start: bool = True, counts: dict[str, int] | None = None) -> str:
+    """Escape what could become markup. Emphasis marks (``* _ + ^ ~ -``) and ``!`` only when the line has
+    another one that could close the pair; list and rule starts; ``--`` dashes; ``??`` citations."""
     out: list[str] = []
     n = len(text)
+    counts = counts or {ch: text.count(ch) for ch in "*_+^~-!?"}
+    leading = len(text) - len(text.lstrip()) if line_start else -1
     for i, ch in enumerate(text):
         prev = text[i - 1] if i else " "
         nxt = text[i + 1] if i + 1 < n else " "
         if ch in _ALWAYS:
             out.append("\\" + ch)
-        elif ch == "!":
-            out.append("\\!" if not nxt.isspace() else "!")
-        elif ch in _BOUNDARY:
-            out.append("\\" + ch if not (prev.isalnum() and nxt.isalnum()) else ch)
+        elif i == leading and ch in "*-#":
+            out.append("\\" + ch)  # a list item or a horizontal rule
+        elif ch == "-" and (prev == "-" or nxt == "-"):
+            out.append("\\-")  # -- and --- become dashes
+        elif ch in _BOUNDARY and counts[ch] > 1 and not (prev.isalnum() and nxt.isalnum()):
+            out.append("\\" + ch)
+        elif ch == "!" and counts["!"] > 1 and not nxt.isspace():
+            out.append("\\!")
         elif ch == "?" and (nxt == "?" or prev == "?"):
             out.append("\\?")
         elif ch == "\\":
@@ -73,6 +82,7 @@ def escape_line(line: str) -> str:
     """One line of sender text as wiki markup that renders exactly that text."""
     pieces: list[str] = []
     pos = 0
+    counts = {ch: line.count(ch) for ch in "*_+^~-!?"}
     for match in _URL.finditer(line):
         url = match.group(0)
         trailing = ""
@@ -81,17 +91,13 @@ def escape_line(line: str) -> str:
             url = url[:-1]
         if len(url) < 8:
             continue
-        pieces.append(_escape_plain(line[pos:match.start()]))
+        pieces.append(_escape_plain(line[pos:match.start()], pos == 0, counts))
         pieces.append(_escape_url(url))
         pos = match.start() + len(url)
-    pieces.append(_escape_plain(line[pos:]))
+    pieces.append(_escape_plain(line[pos:], pos == 0, counts))
     escaped = "".join(pieces)
-    escaped = _LINE_START_MARKUP.sub(lambda m: f"{m.group(1)}{m.group(2)[0]}{ZWSP}{m.group(2)[1:]}.{m.group(3)}",
-                                     escaped)
-    stripped = escaped.lstrip()
-    if stripped.startswith("#"):
-        escaped = escaped[: len(escaped) - len(stripped)] + "\\" + stripped
-    return escaped
+    return _LINE_START_MARKUP.sub(lambda m: f"{m.group(1)}{m.group(2)[0]}{ZWSP}{m.group(2)[1:]}.{m.group(3)}",
+                                  escaped)
 
 
 def escape_text(text: str) -> str:
@@ -263,7 +269,7 @@ class _Converter:
                 return []
             if ctx.in_quote or ctx.in_table:
                 return inner
-            return ["{quote}\n" + "\n\n".join(inner) + "\n{quote}"]
+            return ["{quote}\n" + join_blocks(inner) + "\n{quote}"]
         if name in ("ul", "ol"):
             return self.list_block(tag, ctx)
         if name == "table":
@@ -271,7 +277,7 @@ class _Converter:
         if name == "p" and "msonormal" in " ".join(tag.get("class") or []).lower():
             # Outlook writes every line as <p class=MsoNormal>: keep them as lines, not paragraphs
             text = self.inline_content(tag, ctx)
-            return ["\n".join(part.strip() for part in text.split("\n")).strip("\n") or " "]
+            return [LINE + ("\n".join(part.strip() for part in text.split("\n")).strip("\n") or " ")]
         return self.blocks(tag, ctx)
 
     def pre(self, tag: Tag) -> str:
@@ -294,7 +300,8 @@ class _Converter:
                 if isinstance(child, Tag) and child.name and child.name.lower() in ("ul", "ol"):
                     nested.extend(self.list_block(child, ctx.inner(list_prefix=prefix)))
                 elif isinstance(child, Tag) and child.name and self.is_block(child):
-                    text_parts.append(" " + " ".join(self.block(child, ctx.inner(in_table=True))) + " ")
+                    flat = " ".join(self.block(child, ctx.inner(in_table=True))).replace(LINE, "")
+                    text_parts.append(f" {flat} ")
                 elif isinstance(child, Tag):
                     text_parts.append(self.inline(child, ctx))
                 elif type(child) is NavigableString:
@@ -338,7 +345,7 @@ class _Converter:
 
     def cell_text(self, cell: Tag, ctx: _Context) -> str:
         blocks = self.blocks(cell, ctx.inner(in_table=True))
-        text = " \\\\ ".join(b.replace("\n", " \\\\ ") for b in blocks if b.strip())
+        text = " \\\\ ".join(b.replace(LINE, "").replace("\n", " \\\\ ") for b in blocks if b.strip(LINE + " "))
         return re.sub(r"[ \t]+", " ", text).strip()
 
     # inline: wiki text with "\n" for line breaks
@@ -350,7 +357,7 @@ class _Converter:
                 if name in DROP_TAGS or _is_hidden(child):
                     continue
                 if self.is_block(child):
-                    parts.append("\n" + "\n".join(self.block(child, ctx)) + "\n")
+                    parts.append("\n" + "\n".join(self.block(child, ctx)).replace(LINE, "") + "\n")
                 else:
                     parts.append(self.inline(child, ctx))
             elif type(child) is NavigableString:
@@ -408,6 +415,20 @@ class _Converter:
         return f"[{text}|{url}]"
 
 
+def join_blocks(blocks: list[str]) -> str:
+    """Blocks separated by an empty line; Outlook's line paragraphs (``LINE``) by a line break."""
+    out = ""
+    previous_line = False
+    for block in blocks:
+        is_line = block.startswith(LINE)
+        text = block.replace(LINE, "")
+        if out:
+            out += "\n" if is_line and previous_line else "\n\n"
+        out += text
+        previous_line = is_line
+    return out
+
+
 def _wrap(inner: str, mark: str) -> str:
     """``*text*``, with surrounding spaces outside (Jira needs the marks next to the text)."""
     if not inner.strip() or "\n" in inner.strip():
@@ -456,4 +477,4 @@ def html_to_wiki(html: str, images: Callable[[str], str | None] | None = None,
                    name_data_image=name_data_image or default_name)
     root = soup.body or soup
     blocks = _Converter(ctx).blocks(root, ctx)
-    return tidy("\n\n".join(blocks)), data_images
+    return tidy(join_blocks(blocks)), data_images
