@@ -36,7 +36,7 @@ ROUTING_HEADERS = (
 )
 MAX_SUBJECT = 1000   # longer subjects are cut (Jira's summary holds 255 characters anyway)
 MAX_HEADER_VALUE = 4000
-MAX_DEPTH = 12       # MIME nesting (and forwarded-in-forwarded mails) deeper than this is not descended
+MAX_DEPTH = 200     # MIME nesting (and forwarded-in-forwarded mails) deeper than this is not descended
 MAX_PARTS = 500      # parts per mail read at most
 _MSGID = re.compile(r"<[^<>\s]{1,500}>")
 _WS = re.compile(r"\s+")
@@ -301,6 +301,22 @@ def _header_text(message: Message, name: str, defects: list[str]) -> str | None:
     return value[:MAX_HEADER_VALUE]
 
 
+def _address_header(message: Message, name: str) -> str | None:
+    """An address header with raw 8-bit bytes read as UTF-8 only (RFC 6532): bytes that are not UTF-8
+    become U+FFFD, so a mangled address is refused rather than guessed (mail cannot be sent to a guess)."""
+    values = message.get_all(name)
+    if not values:
+        return None
+    raw = values[0]
+    if isinstance(raw, email.header.Header):
+        return "".join(chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
+                       for chunk, _ in email.header.decode_header(raw))
+    text = str(raw)
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
 def _addresses(raw: str | None, defects: list[str], where: str) -> list[tuple[str, str]]:
     """(display name, address) pairs; names decoded after splitting, so an encoded comma cannot split."""
     if not raw:
@@ -313,7 +329,9 @@ def _addresses(raw: str | None, defects: list[str], where: str) -> list[tuple[st
     out = []
     for name, addr in pairs:
         addr = addr.strip()
-        if not addr or "@" not in addr or any(ch.isspace() or ch in "<>,;" for ch in addr):
+        if not addr or "@" not in addr or any(ch.isspace() or ch in "<>,;\ufffd" for ch in addr):
+            if "\ufffd" in addr:
+                defects.append(f"header {where}: address {addr!r} is not valid UTF-8; ignored")
             continue
         out.append((_WS.sub(" ", _decode_words(name, defects, f"header {where}")).strip(), addr))
     return out
@@ -338,7 +356,7 @@ def _msg_ids(value: str | None) -> tuple[str, ...]:
 def headers_from_message(message: Message, defects: list[str] | None = None) -> MailHeaders:
     defects = [] if defects is None else defects
     text = {name: _header_text(message, name, defects) for name in ROUTING_HEADERS}
-    raw = {name: _raw_header(message, name, []) for name in ("From", "To", "Cc", "Reply-To")}
+    raw = {name: _address_header(message, name) for name in ("From", "To", "Cc", "Reply-To")}
     senders = _addresses(raw["From"], defects, "From")
     if len(senders) > 1:
         defects.append(f"header From names {len(senders)} addresses; the first is the sender")

@@ -278,9 +278,9 @@ def build() -> Corpus:  # noqa: PLR0915 - one long list of cases, on purpose
           + "This is just text where parts should be; no boundary anywhere.\n",
           contains=["could not be fully understood", "no boundary anywhere"], unreadable=True,
           attachments=[{"name": "original-message.eml", "original": True}])
-    nested = "".join(f"--N{i}\nContent-Type: multipart/mixed; boundary=\"N{i + 1}\"\n\n" for i in range(15))
+    nested = "".join(f"--N{i}\nContent-Type: multipart/mixed; boundary=\"N{i + 1}\"\n\n" for i in range(220))
     c.add("too-deep", head(n(), content_type='multipart/mixed; boundary="N0"') + nested
-          + "--N15\nContent-Type: text/plain\n\ndeep down\n--N15--\n", unreadable=True,
+          + "--N220\nContent-Type: text/plain\n\ndeep down\n--N220--\n", unreadable=True,
           contains=["could not be fully understood"], attachments=[{"name": "original-message.eml", "original": True}])
     c.add("truncated-base64", head(n(), content_type='multipart/mixed; boundary="TR"')
           + "--TR\nContent-Type: text/plain\n\nAttachment got cut in transit.\n--TR\nContent-Type: image/png; "
