@@ -1,0 +1,22 @@
+"""Fixtures of the Ansible deployment tests; the helpers are in helpers.py."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.ansible.helpers import Scratch, requirements_missing
+
+
+@pytest.fixture(scope="session")
+def scratch(request):
+    missing = requirements_missing()
+    if missing:
+        pytest.skip(missing)
+    area = Scratch()
+    yield area
+    if area.keep or request.session.testsfailed:
+        print(f"\nAnsible test files kept in {area.root}")
+    else:
+        shutil.rmtree(area.root, ignore_errors=True)
