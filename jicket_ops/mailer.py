@@ -41,7 +41,11 @@ class Mailer:
             except (OSError, smtplib.SMTPException):
                 pass  # the session is gone either way
 
-    def send(self, message: EmailMessage, sender: str, recipients: list[str], what: str) -> None:
+    def send(self, message: EmailMessage, sender: str, recipients: list[str], what: str) -> dict[str, tuple]:
+        """Send; return the recipients the server refused while it accepted others (a partial success).
+
+        Retrying cannot help a refused address, and the others already have the mail, so a partial
+        refusal is reported, not raised; a mail no recipient accepted raises MailDeliveryError."""
         client = self._hook._smtp_client if self._hook else None  # noqa: SLF001 - the hook has no public client
         if client is None:
             raise MailDeliveryError(f"{what}: no SMTP session (use Mailer as a context manager)")
@@ -49,5 +53,4 @@ class Mailer:
             refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
         except (OSError, smtplib.SMTPException) as exc:
             raise MailDeliveryError(f"{what}: the SMTP server refused the mail to {recipients}: {exc}") from exc
-        if refused:
-            raise MailDeliveryError(f"{what}: the SMTP server refused recipients {sorted(refused)}")
+        return dict(refused or {})

@@ -486,7 +486,8 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
                     uid: why for uid, why in ((int(k.split("=")[1]), v) for k, v in failures.items())
                 }, flags, headers)
     summary = {"results": [r.__dict__ for r in results], "failed": failures, "jira_requests": jira.requests,
-               "rate_limited": sorted(limited), "request": request.as_dict()}
+               "rate_limited": sorted(limited), "request": request.as_dict(),
+               "folder": routed["folder"], "uidvalidity": routed["uidvalidity"]}
     if failures:
         raise MailProcessingError("write_to_jira", failures)
     return summary
@@ -571,11 +572,14 @@ def quarantine_report(settings, uid: int, folder: str, headers: MailHeaders | No
 
 # -- confirm ----------------------------------------------------------------------------------------------
 def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
-            request: RunRequest | None = None, final_attempt: bool = True) -> dict:
+            request: RunRequest | None = None, final_attempt: bool = True, written: dict | None = None) -> dict:
     """Send one confirmation per new ticket; the mail is then ``$JicketDone``.
 
     Works from the mailbox, not from XCom: every mail marked imported but not done is a new ticket
     awaiting its confirmation, whichever run imported it. Rescan runs confirm nothing; a dry run reports.
+    ``written`` (this run's write_to_jira result, when it succeeded) only spares the Jira lookup of the
+    issues it has just written; mails it does not name are looked up. Sending uses up to
+    JICKET_SMTP_CONCURRENCY SMTP sessions.
     """
     request = request or RunRequest()
     if request.rescan:
@@ -589,7 +593,8 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
         return {"sent": [], "failed": {}}
     fetched = {f.uid: f for f in mailbox.fetch_headers(waiting)}
     ticket_of = {uid: settings.ids.new_id(uidvalidity, uid) for uid in fetched}
-    tickets = jira.find_tickets(sorted(set(ticket_of.values())))
+    known = written_issues(written, settings.folder_inbox, uidvalidity, ticket_of)
+    tickets = jira.find_tickets(sorted({ticket_of[uid] for uid in fetched if uid not in known}))
     template = ThreadTemplate.load(settings.thread_template.read_text(encoding="utf-8"))
     domain = settings.ticket_address.rsplit("@", 1)[1]
     failures: dict[str, str] = {}
@@ -600,8 +605,9 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
         headers = parse_headers(item.header)
         ticket_id = ticket_of[uid]
         name = describe(uid, headers, settings.ids.prefixed(ticket_id))
+        issue_key = known.get(uid)
         ticket = tickets.get(ticket_id)
-        if ticket is None or not ticket.has_mail(headers.mail_key()):
+        if issue_key is None and (ticket is None or not ticket.has_mail(headers.mail_key())):
             # The mail changed UID since import (moved out and back): find its issue by its marker.
             found = jira.find_by_mail(headers.mail_key())
             if found is None:
@@ -609,6 +615,7 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
                 continue
             ticket_id, ticket = found
             name = describe(uid, headers, settings.ids.prefixed(ticket_id))
+        issue_key = issue_key or ticket.key
         if CONFIRMING in item.flags and _confirmation_exists(settings, mailbox, ticket_id, domain):
             already.append(uid)  # sent by an attempt that died before it could record it
             continue
@@ -620,7 +627,7 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
         try:
             message = confirmation_mail(headers=headers, ids=settings.ids, ticket_id=ticket_id,
                                         ticket_address=settings.ticket_address, template=template,
-                                        issue_key=ticket.key)
+                                        issue_key=issue_key)
         except (JicketError, ValueError) as exc:
             failures[name] = f"cannot build the confirmation: {exc}"
             continue
@@ -632,16 +639,7 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
     if to_send:
         mailbox.add_keywords(to_send, CONFIRMING)
         try:
-            with mailer_factory() as mailer:
-                for uid, (name, message) in to_send.items():
-                    try:
-                        mailer.send(message, settings.ticket_address, recipients(message), name)
-                    except JicketError as exc:
-                        failures[name] = str(exc)
-                        log.error("%s: %s", name, exc)
-                        continue
-                    sent.append(uid)
-                    log.info("%s confirmation sent to %s", name, ", ".join(recipients(message)))
+            send_all(settings, mailer_factory, to_send, sent, failures)
         finally:
             mailbox.add_keywords(sent, DONE)
     if failures and final_attempt:
@@ -652,6 +650,62 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
     if failures:
         raise MailProcessingError("confirm", failures)
     return {"sent": sent, "already_sent": already, "not_answered": suppressed, "failed": failures}
+
+
+def written_issues(written: dict | None, folder: str, uidvalidity: int, ticket_of: dict[int, str]) -> dict[int, str]:
+    """uid -> issue key of the new tickets this run's write_to_jira wrote or found with the mail's marker (pure).
+
+    Only for the same folder and UIDVALIDITY, and only where the ticket id is the one the mail's UID gives.
+    """
+    if not written or written.get("folder") != folder or written.get("uidvalidity") != uidvalidity:
+        return {}
+    return {int(r["uid"]): r["issue_key"] for r in written.get("results") or []
+            if r.get("action") in ("created", "already_created") and r.get("issue_key")
+            and ticket_of.get(int(r["uid"])) == r.get("ticket_id")}
+
+
+def send_all(settings, mailer_factory, to_send: dict[int, tuple], sent: list[int], failures: dict[str, str]) -> None:
+    """Send the confirmations over up to JICKET_SMTP_CONCURRENCY sessions; fill ``sent`` and ``failures``.
+
+    ``sent`` grows as mails go out, so the caller records them even when a session fails midway; a
+    session that cannot be opened or breaks off raises after the other sessions have finished.
+    """
+    import threading
+
+    queue = list(to_send.items())
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with mailer_factory() as mailer:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    uid, (name, message) = queue.pop(0)
+                try:
+                    refused = mailer.send(message, settings.ticket_address, recipients(message), name)
+                except JicketError as exc:
+                    with lock:
+                        failures[name] = str(exc)
+                    log.error("%s: %s", name, exc)
+                    continue
+                with lock:
+                    sent.append(uid)
+                log.info("%s confirmation sent to %s", name, ", ".join(recipients(message)))
+                if refused:
+                    log.warning("%s: the SMTP server refused %s (the others got the confirmation)", name,
+                                ", ".join(f"{addr} ({code})" for addr, (code, _) in sorted(refused.items())))
+
+    sessions = max(1, min(getattr(settings, "smtp_concurrency", 1), len(queue)))
+    if sessions == 1:
+        worker()
+        return
+    with ThreadPoolExecutor(max_workers=sessions, thread_name_prefix="smtp") as pool:
+        futures = [pool.submit(worker) for _ in range(sessions)]
+    sent.sort()
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
 
 
 def _confirmation_exists(settings, mailbox: Mailbox, ticket_id: str, domain: str) -> bool:
