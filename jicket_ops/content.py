@@ -24,6 +24,7 @@ from jicket_ops.wiki_markup import (
 )
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # Jira's default attachment size limit
+BODY_LIMIT = 28_000  # characters of a mail's text in Jira (32,767 per field, less envelope, list and notes)
 MAX_ATTACHMENTS = 60  # files per mail uploaded at most; the rest stay in the attached original
 MAX_NOTES = 12
 ORIGINAL_NAME = "original-message.eml"
@@ -182,11 +183,18 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
     # 3. attachments no segment showed are listed (all uploads are listed in the attachment list anyway)
     uploads = [planned[i] for i in sorted(planned)] + extra
 
-    # 4. the raw mail goes along when the mail could not be read, or (configurable) when history was cut
+    # 4. the raw mail goes along when the mail could not be read, when its text is too long for Jira,
+    #    or (configurable) when history was cut
+    too_long = len(body) > BODY_LIMIT
+    if too_long:
+        body = balance_macros(body[: body.rfind("\n", 0, BODY_LIMIT) if "\n" in body[BODY_LIMIT - 2000:BODY_LIMIT]
+                                    else BODY_LIMIT])
+        notes.insert(0, f"the text is longer than Jira allows and was cut; the whole mail is attached as "
+                        f"{ORIGINAL_NAME}")
     if mail.unreadable:
         notes.insert(0, f"this mail could not be fully understood ({mail.unreadable}); "
                         f"the original is attached as {ORIGINAL_NAME}")
-    attach_raw = bool(mail.unreadable) or (cut_anything and options.attach_original)
+    attach_raw = bool(mail.unreadable) or too_long or (cut_anything and options.attach_original)
     if attach_raw and mail.raw:
         if len(mail.raw) > options.max_attachment_bytes:
             skipped.append(Skipped(ORIGINAL_NAME, len(mail.raw), "larger than the attachment limit"))

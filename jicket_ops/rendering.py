@@ -28,7 +28,7 @@ SUMMARY_LIMIT = 255  # Jira's limit for the summary field
 TEXT_LIMIT = 32_000  # a whole description or comment stays under Jira's 32,767 characters per text field
 DESCRIPTION_LIMIT = 30_000  # the mail's own text, at most (kept for callers that cut before rendering)
 ATTACHMENT_LIST = "_Jicket attachments:_"
-CUT_NOTE = "[... cut: the mail's text is longer than Jira allows; the whole mail is attached ...]"
+CUT_NOTE = "_[... cut: the text is longer than Jira allows ...]_"
 _LEGACY_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _LINEBREAKS = re.compile(r"[\r\n\t\u2028\u2029\x85]+")
@@ -84,7 +84,7 @@ def issue_summary(ids: TicketIdScheme, ticket_id: str, subject: str) -> str:
 def _cut(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
     if len(text) <= limit:
         return text
-    cut = text[:max(0, limit - len(CUT_NOTE) - 4)]
+    cut = text[:max(0, limit - len(CUT_NOTE) - 64)]  # room for the note and closing macros
     if "\n" in cut[-2000:]:
         cut = cut[: cut.rindex("\n")]
     return balance_macros(cut) + "\n\n" + CUT_NOTE

@@ -224,7 +224,7 @@ class _Converter:
         def flush() -> None:
             text = "".join(inline)
             inline.clear()
-            text = "\n".join(part.strip() for part in text.split("\n"))
+            text = "\n".join(re.sub(r"(?<=\S)  +(?=\S)", " ", part.strip()) for part in text.split("\n"))
             if text.strip():
                 out.append(text.strip("\n"))
 
@@ -394,11 +394,12 @@ class _Converter:
         if src.lower().startswith("cid:"):
             wiki = ctx.images(unquote(src[4:]).strip("<>"))
             if wiki is not None:
-                return wiki
+                return f" {wiki} " if wiki else ""  # an image needs a word boundary on both sides
         elif src.lower().startswith("data:"):
             decoded = _data_uri(src)
             if decoded is not None:
-                return ctx.name_data_image(*decoded)
+                wiki = ctx.name_data_image(*decoded)
+                return f" {wiki} " if wiki else ""
         return f"({escape_line(alt)})" if alt and not ctx.in_quote else ""
 
     def link(self, tag: Tag, ctx: _Context) -> str:

@@ -60,3 +60,100 @@ def test_mail_key_is_stable_and_distinct():
 def test_header_roundtrip_through_xcom_dict():
     headers = parse_mail(SIMPLE).headers
     assert type(headers).from_dict(headers.as_dict()) == headers
+
+
+# -- real-world fidelity ------------------------------------------------------------------------------------
+import pytest  # noqa: E402
+
+from jicket_ops.attachments import format_size, is_variant_of, parse_size, safe_filename, unique_names  # noqa: E402
+from jicket_ops.parsing import decode_bytes, message_id_key  # noqa: E402
+from jicket_ops.reply_text import cut_text, kept_lines  # noqa: E402
+
+
+@pytest.mark.parametrize(("data", "charset", "text", "defect"), [
+    ("Grüße".encode("cp1252"), None, "Grüße", "read as cp1252"),
+    ("Grüße".encode(), "iso-8859-1", "Grüße", "is UTF-8"),
+    ("Grüße".encode("cp1252"), "utf-8", "Grüße", "not valid"),
+    ("Grüße".encode(), "x-unknown", "Grüße", "unknown charset"),
+    ("עברית".encode("iso-8859-8"), "iso-8859-8-i", "עברית", None),
+    ("한국어".encode("cp949"), "ks_c_5601-1987", "한국어", None),
+    ("5 €".encode("cp1252"), "windows-1252", "5 €", None),
+    (b"ok", '" UTF-8 "', "ok", None),
+])
+def test_charsets_fall_back_and_say_so(data, charset, text, defect):
+    defects: list[str] = []
+    assert decode_bytes(data, charset, defects, "x") == text
+    assert (defect is None and defects == []) or any(defect in d for d in defects)
+
+
+def mime(body: bytes, content_type: bytes = b"multipart/mixed; boundary=B") -> bytes:
+    return b"From: a@b.example\r\nSubject: s\r\nContent-Type: " + content_type + b"\r\n\r\n" + body
+
+
+def test_boundary_that_lies_is_recovered_and_one_that_is_missing_marks_the_mail_unreadable():
+    mail = parse_mail(mime(b"--REAL\r\nContent-Type: text/plain\r\n\r\nhello\r\n--REAL--\r\n"))
+    assert mail.text == "hello" and not mail.unreadable
+    assert any("'REAL'" in d for d in mail.defects)
+    broken = parse_mail(mime(b"just text, no parts\r\n"))
+    assert broken.unreadable and "just text" in broken.text and broken.raw.endswith(b"no parts\r\n")
+
+
+def test_filenames_rfc2231_rfc2047_and_raw_utf8():
+    def name(disposition: bytes) -> str:
+        part = b"--B\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; " + disposition
+        return parse_mail(mime(part + b"\r\n\r\nxx\r\n--B--\r\n")).attachments[0].filename
+    assert name(b"filename*=UTF-8''Gr%C3%BC%C3%9Fe.pdf") == "Grüße.pdf"
+    assert name(b'filename="=?utf-8?B?R3LDvMOfZS5wZGY=?="') == "Grüße.pdf"
+    assert name('filename="Grüße.pdf"'.encode()) == "Grüße.pdf"
+    assert name(b"filename*0*=UTF-8''a%20b; filename*1=c.pdf") == "a bc.pdf"
+
+
+def test_uuencoded_block_becomes_an_attachment_in_place():
+    import binascii
+
+    body = "Before\n\nbegin 644 a.txt\n" + binascii.b2a_uu(b"data!").decode() + "`\nend\n\nAfter\n"
+    mail = parse_mail(b"From: a@b.example\r\nSubject: s\r\n\r\n" + body.encode())
+    assert [(a.filename, a.data, a.origin) for a in mail.attachments] == [("a.txt", b"data!", "uuencode")]
+    assert [s.kind for s in mail.segments] == ["plain", "attachment", "plain"]
+
+
+def test_forwarded_mail_is_kept_as_eml_and_its_headers_are_known():
+    inner = b"From: x@y.example\r\nSubject: Inner\r\nMessage-ID: <in@y>\r\n\r\ninner text\r\n"
+    mail = parse_mail(mime(b"--B\r\nContent-Type: text/plain\r\n\r\nouter\r\n--B\r\n"
+                           b"Content-Type: message/rfc822\r\n\r\n" + inner + b"--B--\r\n"))
+    assert [a.filename for a in mail.attachments] == ["Inner.eml"]
+    assert mail.embedded_headers[0].message_id == "<in@y>"
+    forwarded = [s.message for s in mail.segments if s.kind == "message"][0]
+    assert forwarded.segments[0].text.strip() == "inner text"
+
+
+def test_addresses_encoded_names_and_mangled_bytes():
+    headers = parse_headers(b"From: =?utf-8?Q?M=C3=BCller=2C_Hans?= <h@x.example>\r\n"
+                            b"Cc: a@x.example, bad\xff@x.example\r\n")
+    assert headers.from_display == '"Müller, Hans" <h@x.example>' and headers.from_address == "h@x.example"
+    assert headers.cc == ("a@x.example",) and any("not valid UTF-8" in d for d in headers.defects)
+    assert parse_headers(b"From: a@x.example, b@x.example\r\n").from_address == "a@x.example"
+
+
+def test_mail_key_of_a_message_id_is_the_mail_key_of_that_mail():
+    assert message_id_key("<abc@customer.com>") == parse_mail(SIMPLE).headers.mail_key()
+
+
+def test_attachment_names_are_safe_and_unique():
+    assert safe_filename("C:\\temp\\a|b?.txt", "text/plain", 1) == "C__temp_a_b_.txt"
+    assert safe_filename("[x] {y}!.pdf", "application/pdf", 1) == "(x) (y)_.pdf"
+    assert safe_filename("", "image/png", 3) == "attachment-3.png"
+    assert safe_filename("a" * 300 + ".pdf", "application/pdf", 1).endswith("a.pdf")
+    assert unique_names(["a.pdf", "A.pdf", "b"], taken=["a.pdf"]) == ["a (2).pdf", "A (3).pdf", "b"]
+    assert is_variant_of("a (2).pdf", "a.pdf") and not is_variant_of("ab.pdf", "a.pdf")
+    assert parse_size("10M") == 10 * 1024 * 1024 and parse_size("512k") == 524288 and parse_size("7") == 7
+    with pytest.raises(ValueError):
+        parse_size("ten")
+    assert format_size(300 * 1024) == "300.0 KB"
+
+
+def test_reply_history_and_signature_are_cut_but_not_a_bottom_post():
+    text = "Works now.\n\nBest regards,\nTom\n\nOn Mon, 1 Jan 2024, Help <h@x> wrote:\n> old\n"
+    assert cut_text(text) == ("Works now.", True)
+    assert cut_text("Am 1. Jan schrieb Help <h@x>:\n> alt\n\nNeu darunter\n")[1] is False
+    assert kept_lines("single line") is None

@@ -45,3 +45,116 @@ def test_own_confirmation_and_legacy_threadstarter_are_recognised():
 def test_hostile_header_id_is_not_trusted():
     decision = route(jicket_hash_id='") OR project = X', subject="plain")
     assert decision.route is Route.NEW
+
+
+# -- machine mail, issue keys, answered mails, bounces ------------------------------------------------------------
+import pytest  # noqa: E402
+
+from jicket_ops.config import load_settings  # noqa: E402
+from jicket_ops.errors import ConfigError  # noqa: E402
+from jicket_ops.jira_writer import Ticket, Transition  # noqa: E402
+from jicket_ops.parsing import message_id_key, parse_mail  # noqa: E402
+from jicket_ops.pipeline import plan_write  # noqa: E402
+from jicket_ops.rendering import mail_marker  # noqa: E402
+from jicket_ops.routing import bounce_ticket  # noqa: E402
+
+CONFIRM = sent_message_id(IDS, "KR532ELDTD", "confirm", "company.com")
+
+
+def route_in(project="HD", **fields):
+    headers = MailHeaders(**{"from_address": "foo@customer.com", "subject": "Feature XY broken", **fields})
+    return route_mail(headers, uid=7, uidvalidity=1234, ids=IDS, ticket_address=HELPDESK, project=project)
+
+
+def test_auto_replies_belonging_to_a_ticket_are_marked_those_without_are_new():
+    ooo = route_in(subject="Automatic reply: [#JI-KR532ELDTD] x", auto_submitted="auto-replied")
+    assert (ooo.route, ooo.ticket_id, ooo.kind) == (Route.AUTO_REPLY, "KR532ELDTD", "auto_reply")
+    assert route_in(subject="Abwesenheitsnotiz: x", x_autoreply="yes", in_reply_to=CONFIRM).route is Route.AUTO_REPLY
+    assert route_in(subject="Out of Office", auto_submitted="auto-generated").route is Route.NEW
+    assert route_in(subject="Automatic reply needed for my account").route is Route.NEW  # a person, no header
+    assert route_in(subject="Re: x", auto_submitted="no", in_reply_to=CONFIRM).route is Route.REPLY
+
+
+def test_bounces_are_recognised_and_name_their_ticket_from_the_returned_mail():
+    dsn = route_in(subject="Undelivered Mail", from_address="MAILER-DAEMON@mx.example",
+                   content_type="multipart/report; report-type=delivery-status; boundary=x")
+    assert (dsn.route, dsn.ticket_id) == (Route.BOUNCE, "")
+    raw = (b"From: MAILER-DAEMON@mx.example\r\nSubject: failure\r\nContent-Type: multipart/report; "
+           b"report-type=delivery-status; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--B\r\n"
+           b"Content-Type: message/rfc822\r\n\r\nMessage-ID: " + CONFIRM.encode()
+           + b"\r\nSubject: x\r\n\r\nbody\r\n--B--\r\n")
+    assert bounce_ticket(parse_mail(raw), IDS)[0] == "KR532ELDTD"
+    assert bounce_ticket(parse_mail(b"From: postmaster@x\r\n\r\nnothing here\r\n"), IDS) is None
+
+
+def test_issue_keys_of_the_project_and_answered_mails_route():
+    assert route_in(subject="[HD-123] again").issue_key == "HD-123"
+    assert route_in(subject="Re: HD-7 temperature").issue_key == "HD-7"
+    assert route_in(subject="see XHD-7 and HD-07").issue_key is None
+    assert route_in(subject="HD-5", project=None).issue_key is None
+    new = route_in(references=("<a@x>", CONFIRM.replace("jicket.", "other.")), in_reply_to="<b@x>")
+    assert new.route is Route.NEW and new.thread_keys[0] == message_id_key("<b@x>")
+    assert route_in(subject="[#JI-KR532ELDTD] [HD-9]").issue_key is None  # the Jicket id wins
+
+
+def ticket(key="HD-1", ticket_id="KR532ELDTD", category="new", mails=(), **extra):
+    return Ticket(key=key, issue_id=1, summary=f"[#JI-{ticket_id}] x", status_category=category,
+                  markers=frozenset(mail_marker(m) for m in mails), ticket_id=ticket_id, **extra)
+
+
+def test_plan_write_by_id_key_answered_mail_and_resolved_policy():
+    reply = route_in(subject="Re: [#JI-KR532ELDTD] x")
+    own_id = reply.fallback_ticket_id
+    mail = "a" * 20
+    assert plan_write(reply, {"KR532ELDTD": ticket()}, mail)[0] == "comment"
+    assert plan_write(reply, {"KR532ELDTD": ticket(mails=[mail])}, mail)[0] == "already_commented"
+    assert plan_write(reply, {}, mail) == ("create", own_id, None)
+    resolved = {"KR532ELDTD": ticket(category="done")}
+    assert plan_write(reply, resolved, mail, "reopen")[0] == "comment"
+    assert plan_write(reply, resolved, mail, "new")[0] == "create"
+    followed = {**resolved, own_id: ticket("HD-9", own_id, mails=[mail])}
+    assert plan_write(reply, followed, mail, "new")[:2] == ("already_created", own_id)
+    by_key = route_in(subject="[HD-3] x")
+    untagged = ticket("HD-3", None)
+    assert plan_write(by_key, {"key:HD-3": untagged}, mail) == ("comment", "", untagged)
+    answering = route_in(in_reply_to="<first@customer>")
+    holder = ticket("HD-4", "SEEDT1")
+    assert plan_write(answering, {f"mail:{message_id_key('<first@customer>')}": holder}, mail) == \
+        ("comment", "SEEDT1", holder)
+    ooo = route_in(subject="Automatic reply: [#JI-KR532ELDTD]", auto_submitted="auto-replied")
+    assert plan_write(ooo, resolved, mail, "new")[0] == "comment"  # machine mail never opens a follow-up
+
+
+def test_ticket_reads_the_attachment_list_of_its_texts():
+    mail = "b" * 20
+    text = f"From: x\n\nbody\n\n_Jicket attachments:_ [^a.pdf], [^b (2).png]\n\n{mail_marker(mail)}"
+    t = ticket(texts=(text,), attachments=(("a.pdf", 10),),
+               transitions=(Transition("3", "Reopen Issue", "new"),))
+    assert t.intended_attachments(mail) == ["a.pdf", "b (2).png"]
+    assert t.holds_attachment("a.pdf", 10) and not t.holds_attachment("a.pdf", 11)
+    assert t.intended_attachments("c" * 20) is None
+
+
+BASE = {"JICKET_JIRA_PROJECT": "HD", "JICKET_TICKET_ADDRESS": "help@example.com"}
+
+
+def test_fidelity_settings_defaults_and_values():
+    settings = load_settings(BASE.get)
+    assert (settings.attachment_max_bytes, settings.reply_strip_quotes, settings.reply_attach_original,
+            settings.resolved_policy, settings.jira_set_reporter, settings.jira_add_watchers) == \
+        (10 * 1024 * 1024, True, False, "reopen", False, False)
+    custom = load_settings({**BASE, "JICKET_ATTACHMENT_MAX_BYTES": "2M", "JICKET_REPLY_LANGUAGES": "de, en",
+                            "JICKET_RESOLVED_POLICY": "NEW", "JICKET_JIRA_ADD_WATCHERS": "yes"}.get)
+    assert (custom.attachment_max_bytes, custom.reply_languages, custom.resolved_policy, custom.jira_add_watchers) \
+        == (2 * 1024 * 1024, ("de", "en"), "new", True)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("JICKET_ATTACHMENT_MAX_BYTES", "ten megs"), ("JICKET_ATTACHMENT_MAX_BYTES", "3G"),
+    ("JICKET_REPLY_STRIP_QUOTES", "maybe"), ("JICKET_REPLY_ATTACH_ORIGINAL", "2"),
+    ("JICKET_REPLY_LANGUAGES", "en,xx"), ("JICKET_RESOLVED_POLICY", "ignore"),
+    ("JICKET_RESOLVED_LINK_TYPE", 'a"b'), ("JICKET_JIRA_SET_REPORTER", "sure"), ("JICKET_JIRA_ADD_WATCHERS", "-"),
+])
+def test_invalid_fidelity_settings_name_the_setting(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**BASE, name: value}.get)
