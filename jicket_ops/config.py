@@ -72,6 +72,7 @@ class Settings:
     poison_after: int = 3
     folder_quarantine: str = "jicket-quarantine"
     limit_new_per_hour: int = 20
+    jira_search_settle: float | None = None  # None: 30 s on Jira Cloud, 0 on Data Center
     # Mail fidelity (issue 3): attachments, reply cutting, replies to resolved issues, people.
     attachment_max_bytes: int = 10 * 1024 * 1024
     reply_strip_quotes: bool = True
@@ -81,6 +82,8 @@ class Settings:
     resolved_link_type: str = "Relates"
     jira_set_reporter: bool = False
     jira_add_watchers: bool = False
+    # Throughput (issue 7): parallel SMTP sessions of the confirm task.
+    smtp_concurrency: int = 4
 
     def load_filters(self) -> FilterConfig:
         """Read and parse JICKET_FILTER_CONFIG (no filter when unset)."""
@@ -225,7 +228,10 @@ def load_settings(lookup: Lookup) -> Settings:
         poison_after=int(_number(lookup, "JICKET_POISON_AFTER", 3, int, 1, 100)),
         folder_quarantine=quarantine,
         limit_new_per_hour=int(_number(lookup, "JICKET_LIMIT_NEW_PER_HOUR", 20, int, 0, 100_000)),
+        jira_search_settle=(None if _text(lookup, "JICKET_JIRA_SEARCH_SETTLE") is None
+                            else _number(lookup, "JICKET_JIRA_SEARCH_SETTLE", 0.0, float, 0.0, 600.0)),
         **_fidelity_settings(lookup),
+        smtp_concurrency=int(_number(lookup, "JICKET_SMTP_CONCURRENCY", 4, int, 1, 16)),
     )
 
 

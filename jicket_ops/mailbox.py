@@ -26,11 +26,12 @@ from jicket_ops.tls import ssl_context, truthy
 
 IMPORTED = "$JicketImported"
 CONFIRMING = "$JicketConfirming"
+CREATING = "$JicketCreating"  # a create request for this mail may have reached Jira
 DONE = "$JicketDone"
 FILTERED = "$JicketFiltered"
 QUARANTINE = "$JicketQuarantine"  # the move task takes it to JICKET_FOLDER_QUARANTINE
 FAILED_PREFIX = "$JicketFailed"  # $JicketFailed1, 2, ...: runs in which the mail failed for good
-KEYWORDS = (IMPORTED, CONFIRMING, DONE, FILTERED, QUARANTINE)
+KEYWORDS = (IMPORTED, CREATING, CONFIRMING, DONE, FILTERED, QUARANTINE)
 
 
 def failure_count(flags: frozenset[str] | set[str]) -> int:

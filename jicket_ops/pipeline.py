@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -25,6 +26,7 @@ from jicket_ops.jira_writer import JiraWriter, Ticket
 from jicket_ops.loops import RateLimit, answer_verdict
 from jicket_ops.mailbox import (
     CONFIRMING,
+    CREATING,
     DONE,
     FAILED_PREFIX,
     FILTERED,
@@ -439,6 +441,10 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
     limited = {} if request.rescan else _over_rate_limit(settings, jira, pending, decisions, tickets, mail_keys,
                                                           headers)
     pending = [uid for uid in pending if uid not in limited]
+    if not request.dry_run and not request.rescan:
+        tickets = _settle_uncertain_creates(settings, jira, pending, decisions, tickets, mail_keys, flags)
+        creating = [uid for uid in pending if _plans_create(decisions[uid], tickets, mail_keys[uid])]
+        mailbox.add_keywords(creating, CREATING)  # "a create may have reached Jira" for the next attempt
     if request.dry_run:
         for uid in pending:
             try:
@@ -491,6 +497,39 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
     if failures:
         raise MailProcessingError("write_to_jira", failures)
     return summary
+
+
+def _plans_create(decision: RouteDecision, tickets: dict[str, Ticket], mail_key: str) -> bool:
+    try:
+        return plan_write(decision, tickets, mail_key)[0] == "create"
+    except JicketError:
+        return False
+
+
+def _settle_uncertain_creates(settings, jira: JiraWriter, pending: list[int], decisions: dict[int, RouteDecision],
+                              tickets: dict[str, Ticket], mail_keys: dict[int, str],
+                              flags: dict[int, frozenset[str]]) -> dict[str, Ticket]:
+    """Give an eventually consistent search time to show an issue an earlier attempt may have created.
+
+    A mail marked $JicketCreating whose issue the search does not show yet may have been created by an
+    attempt whose response was lost. Jira Cloud's search can lag behind a write, so before creating again
+    the lookup is repeated for up to JICKET_JIRA_SEARCH_SETTLE seconds (default 30 on Cloud, 0 on DC).
+    """
+    uncertain = [uid for uid in pending if CREATING in flags.get(uid, frozenset())
+                 and _plans_create(decisions[uid], tickets, mail_keys[uid])]
+    settle = settings.jira_search_settle if settings.jira_search_settle is not None else (
+        30.0 if uncertain and jira.cloud else 0.0)
+    if not uncertain or settle <= 0:
+        return tickets
+    deadline = time.monotonic() + settle
+    while uncertain and time.monotonic() < deadline:
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+        tickets = {**tickets, **lookup_tickets(jira, [decisions[uid] for uid in uncertain])}
+        uncertain = [uid for uid in uncertain if _plans_create(decisions[uid], tickets, mail_keys[uid])]
+    if uncertain:
+        log.warning("uids %s: no issue became searchable within %.0f s after an earlier attempt; creating them",
+                    uncertain, settle)
+    return tickets
 
 
 def _over_rate_limit(settings, jira: JiraWriter, pending: list[int], decisions: dict[int, RouteDecision],
