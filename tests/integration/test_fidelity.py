@@ -176,13 +176,19 @@ def test_corpus_through_the_dag_on_jira_data_center(env, run_dag, monkeypatch, t
 
 @pytest.fixture()
 def cloud_jira(env, monkeypatch):
-    """A Jira Cloud stand-in in place of the stack's Data Center one, for one test."""
+    """A Jira Cloud stand-in in place of the stack's Data Center one, for one test.
+
+    Jicket signs in as Cloud wants it: the account's e-mail address and an API token.
+    """
     from sandbox.jira_standin import JiraStandin
 
     with JiraStandin(mode="cloud", user=JIRA_USER, password=env.jira.password, project=JIRA_PROJECT,
                      host=env.host, port=0) as jira:
+        account = next(u for u in jira.state()["users"] if u["name"] == JIRA_USER)
+        token = "api-token-" + env.jira.password
+        jira.add_users({"name": JIRA_USER, "email": account["email"], "password": jira.password, "api_token": token})
         monkeypatch.setenv("AIRFLOW_CONN_JICKET_JIRA", json.dumps({
-            "conn_type": "jira", "host": jira.url, "login": jira.user, "password": jira.password,
+            "conn_type": "jira", "host": jira.url, "login": account["email"], "password": token,
             "extra": {"cloud": True, "verify": True}}))
         yield jira
         assert jira.violations() == [], "the Cloud stand-in saw requests or responses that break the spec"
