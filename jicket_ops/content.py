@@ -129,7 +129,10 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
             by_cid.setdefault(attachment.content_id.lower(), index)
         by_name.setdefault(attachment.filename.lower(), index)
 
+    placed: set[int] = set()
+
     def image_markup(index: int) -> str:
+        placed.add(index)
         upload = planned.get(index)
         attachment = mail.attachments[index]
         if upload is None:
@@ -165,6 +168,8 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
     strip = as_comment and options.strip_quotes and kind == "mail"
     blocks: list[str] = []
     for segment in mail.segments:
+        if segment.kind == "attachment" and segment.ref in placed:
+            continue
         wiki, cut = _segment_wiki(segment, mail, strip, options, by_reference, image_markup, data_image)
         cut_anything = cut_anything or cut
         if wiki.strip():
@@ -238,7 +243,7 @@ def _segment_wiki(segment: Segment, mail: ParsedMail, strip: bool, options: Cont
             removed.clear()
         return wiki, bool(removed)
     if segment.kind == "attachment" and segment.ref is not None:
-        return image_markup(segment.ref), False
+        return image_markup(segment.ref), False  # (an image the HTML already placed is skipped by the caller)
     if segment.kind == "message" and segment.message is not None:
         return _forwarded_wiki(segment.message, image_markup), False
     return "", False

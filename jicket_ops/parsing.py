@@ -585,6 +585,9 @@ class _Walker:
             segments: list[Segment] = []
             for child in children:
                 segments.extend(self.walk(child, depth + 1))
+            if ctype == "multipart/related":  # its images belong where the HTML references them (cid:)
+                segments = [s for s in segments if s.kind != "attachment" or s.ref is None
+                            or not self.attachments[s.ref].content_id]
             return segments
         if ctype.startswith("multipart/"):
             body = part.get_payload()

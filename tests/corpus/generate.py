@@ -239,7 +239,7 @@ def build() -> Corpus:  # noqa: PLR0915 - one long list of cases, on purpose
           "--A1\nContent-Type: multipart/related; boundary=\"R1\"\n\n--R1\nContent-Type: text/html; charset=utf-8\n\n"
           "<p>Logo below</p><img src=\"cid:image001.png@01DA6E1B.12345670\">\n--R1\nContent-Type: image/png; "
           "name=\"image001.png\"\nContent-ID: <image001.png@01DA6E1B.12345670>\nContent-Transfer-Encoding: base64\n\n"
-          + b64(PNG2).decode() + "--R1--\n--A1--\n", contains=["Logo below", "!image001.png!"],
+          + b64(PNG2).decode() + "--R1--\n--A1--\n", contains=["Logo below\n\n!image001.png!\n\n_Jicket"],
           attachments=[att("image001.png", PNG2)], case="Outlook: plain with [cid:] placeholder, HTML with the image")
     c.add("html-data-uri-image", head(n(), content_type="text/html; charset=utf-8")
           + f"<p>Pasted screenshot:</p><img src=\"data:image/png;base64,{base64.b64encode(PNG).decode()}\">",
