@@ -22,7 +22,7 @@ from enum import StrEnum
 from jicket_ops.parsing import MailHeaders, ParsedMail, message_id_key
 from jicket_ops.ticket_ids import TicketIdScheme
 
-MAX_THREAD_KEYS = 10
+MAX_THREAD_KEYS = 5  # nearest referenced mails looked up in Jira (in the batched search)
 
 _AUTO_REPLY_SUBJECT = re.compile(
     r"^\s*(auto(matic|matische)?[ -]?(reply|response|antwort|respuesta|risposta)\b|out of (the )?office\b"
