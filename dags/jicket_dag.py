@@ -204,8 +204,10 @@ def jicket():
         def body(settings, request):
             jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
             with Mailbox(settings.imap_conn_id) as mailbox:
+                # This run's write results spare the Jira lookup of the issues just written (None if it failed).
+                written = get_current_context()["ti"].xcom_pull(task_ids="write_to_jira")
                 return pipeline.confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request,
-                                        _final_attempt())
+                                        _final_attempt(), written)
 
         return _stage("confirm", body)
 

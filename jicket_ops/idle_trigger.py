@@ -228,12 +228,12 @@ class AsyncImap:
             if not self.writer.is_closing():
                 self.writer.write(self._next_tag() + b" LOGOUT\r\n")
                 await asyncio.wait_for(self.writer.drain(), 2)
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+        except (TimeoutError, OSError, ssl.SSLError):
             pass  # closing anyway
         self.writer.close()
         try:
             await asyncio.wait_for(self.writer.wait_closed(), 2)
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+        except (TimeoutError, OSError, ssl.SSLError):
             pass
 
 
@@ -317,8 +317,7 @@ class ImapIdleTrigger(BaseEventTrigger):
                     yield event
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncio.TimeoutError, ssl.SSLError, ImapIdleError, EOFError,
-                    asyncio.IncompleteReadError) as exc:
+            except (TimeoutError, OSError, ssl.SSLError, ImapIdleError, EOFError, asyncio.IncompleteReadError) as exc:
                 self.log.warning("IMAP IDLE on %s (connection %s) lost: %s; reconnecting in %.0f s",
                                  self.folder, self.conn_id, exc, backoff)
             except Exception as exc:  # noqa: BLE001 - a watcher must outlive a bad setting until it is fixed
@@ -355,7 +354,7 @@ class ImapIdleTrigger(BaseEventTrigger):
                 deadline = min(renew_at, fire_at) if fire_at is not None else renew_at
                 try:
                     line = await client.read_response(max(0.0, deadline - loop.time()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     line = None
                 if line is not None:
                     new_exists = self._track(line, exists)
