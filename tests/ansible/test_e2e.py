@@ -2,7 +2,8 @@
 wait for a healthy Airflow, trigger the jicket DAG, see a mail become a Jira issue, stop cleanly.
 
 Once with SQLite (the test starts supervisord) and once with PostgreSQL (the local server on
-127.0.0.1:5432, a throwaway database; the role starts supervisord itself).
+127.0.0.1:5432, a throwaway database; the role starts supervisord itself, and a second converge
+with a changed airflow.cfg makes the handlers restart every running component).
 """
 
 from __future__ import annotations
@@ -171,14 +172,34 @@ def stop_supervisord(deployment: Deployment) -> float:
 
 
 # ---------------------------------------------------------------------------------------- the scenario
-def run_end_to_end(deployment: Deployment, stack: dict, db_vars: dict, *, role_starts_supervisord: bool) -> Run:
+def program_pids(deployment: Deployment) -> dict[str, str]:
+    """{program: pid} of the RUNNING programs, from ``supervisorctl status``."""
+    pids = {}
+    for line in supervisorctl(deployment, "status").stdout.splitlines():
+        words = line.replace(",", " ").split()
+        if len(words) >= 4 and words[1] == "RUNNING" and words[2] == "pid":
+            pids[words[0]] = words[3]
+    return pids
+
+
+def run_end_to_end(deployment: Deployment, stack: dict, db_vars: dict, *, role_starts_supervisord: bool,
+                   reconfigure: bool = False) -> Run:
+    """Converge, start, trigger, check the issue; with ``reconfigure``, converge a changed airflow.cfg into the
+    running deployment and see the handlers restart every component; stop."""
     timings = {}
     secrets_file, password_file = vault_encrypted_vars(deployment, jicket_vars(stack))
     started = time.monotonic()
-    run = deployment.converge("e2e", more_vars=db_vars | {"jicket_supervisor_start": role_starts_supervisord},
-                              vault_ids=(("e2e", password_file),), var_files=(secrets_file,))
+
+    def converge(label: str, **more_vars) -> Run:
+        return deployment.converge(label, more_vars=db_vars | {"jicket_supervisor_start": role_starts_supervisord}
+                                   | more_vars, vault_ids=(("e2e", password_file),), var_files=(secrets_file,))
+
+    run = converge("e2e")
     timings["converge"] = run.seconds
     assert run.rc == 0, run.describe()
+    passwords = [c["password"] for c in jicket_vars(stack)["jicket_connections"].values()] + [ADMIN_PASSWORD]
+    log_text = run.log.read_text(errors="replace")
+    assert not [p for p in passwords if p in log_text], f"a secret is in the play output: {run.log}"
     assert not service_user_processes() or role_starts_supervisord, service_user_processes()
     try:
         if not role_starts_supervisord:
@@ -228,6 +249,18 @@ def run_end_to_end(deployment: Deployment, stack: dict, db_vars: dict, *, role_s
             issues = json.loads(response.read())["issues"]
         summaries = [issue["fields"]["summary"] for issue in issues]
         assert any(subject in summary for summary in summaries), summaries
+
+        if reconfigure:
+            before = program_pids(deployment)
+            assert len(before) == 4, supervisorctl(deployment, "status").stdout
+            again = converge("e2e-reconfigure", jicket_airflow_config_extra={"logging": {"logging_level": "INFO"}})
+            assert again.rc == 0, again.describe()
+            assert again.task_results("Restart the components under supervisord") == ["changed: [localhost]"], \
+                again.log
+            after = program_pids(deployment)
+            assert set(after) == set(before) and not set(after.values()) & set(before.values()), (before, after)
+            wait_for("a healthy Airflow after the restart", healthy, 240, lambda: component_logs(deployment))
+            timings["reconfigured"] = time.monotonic() - started
     finally:
         timings["stop"] = stop_supervisord(deployment)
     leftover = service_user_processes()
@@ -261,7 +294,7 @@ def test_end_to_end_postgresql(scratch, stack):
         "jicket_postgresql_user": f"jicket_e2e_{suffix}",
     }
     try:
-        run = run_end_to_end(deployment, stack, db_vars, role_starts_supervisord=True)
+        run = run_end_to_end(deployment, stack, db_vars, role_starts_supervisord=True, reconfigure=True)
         # The installed, running server was found and left as it was.
         assert [line.split(":")[0] for line in run.task_results("Install PostgreSQL")] == ["ok"], run.log
         assert run.task_results("Start supervisord") == ["changed: [localhost]"], run.log
