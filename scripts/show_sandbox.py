@@ -14,7 +14,7 @@ from sandbox.stack import load_state  # noqa: E402
 
 def main(directory: str) -> int:
     state = load_state(directory)
-    print("== Jira issues (stand-in at %s)" % state["jira"]["url"])
+    print(f"== Jira issues (stand-in at {state['jira']['url']})")
     for issue in AdminClient(state["jira"]["url"]).issues():
         fields = issue["fields"]
         print(f"  {issue['key']}: {fields['summary']}  [{fields['status']['name']}]")
