@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.ansible.helpers import Scratch, requirements_missing
+from tests.ansible.helpers import Scratch, remove_service_user, requirements_missing
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +16,7 @@ def scratch(request):
         pytest.skip(missing)
     area = Scratch()
     yield area
+    remove_service_user()
     if area.keep or request.session.testsfailed:
         print(f"\nAnsible test files kept in {area.root}")
     else:

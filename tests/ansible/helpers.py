@@ -6,7 +6,8 @@ JICKET_TEST_VENV to keep one across sessions); JICKET_TEST_PIP_CACHE points pip 
 Output of every step goes to a log file under the scratch directory; a failing assertion shows the
 end of that log and its path. JICKET_TEST_KEEP=1 keeps the scratch directory.
 
-The tests converge as root on localhost (creating the service user ``jicketci``), like CI does.
+The tests converge as root on localhost, like CI does, creating a service user ``jicketci<hex>`` of
+their own that is removed at the end of the session (JICKET_TEST_SERVICE_USER names one to use and keep).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,7 +29,10 @@ ANSIBLE_DIR = ROOT / "ansible"
 VENV_BIN = ROOT / ".venv" / "bin"
 INVENTORY = ANSIBLE_DIR / "inventory" / "localhost" / "hosts.yml"
 EXAMPLE_VAULT_PASSWORD = ANSIBLE_DIR / "inventory" / "example-vault-password.txt"
-SERVICE_USER = os.environ.get("JICKET_TEST_SERVICE_USER", "jicketci")
+# A service user of its own per test session (removed at its end): sessions running at the same
+# time (developers' runs beside CI's) must not flip each other's user or see each other's processes.
+SERVICE_USER = os.environ.get("JICKET_TEST_SERVICE_USER") or f"jicketci{secrets.token_hex(3)}"
+OWN_SERVICE_USER = not os.environ.get("JICKET_TEST_SERVICE_USER")
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SOURCE_DIRS = ("dags", "jicket_ops", "include")  # the role's jicket_source_paths
 SOURCE_FILES = ("requirements.txt", "constraints.txt")  # the role's jicket_source_files
@@ -178,6 +183,10 @@ class Deployment:
             "jicket_group": SERVICE_USER,
             "jicket_api_workers": 1,
         }
+        if not Path("/usr/bin/sudo").exists():
+            # No sudo yet (the role installs it): root becomes the service user with su, with a shell that
+            # works for a nologin account.
+            base.update({"ansible_become_method": "su", "ansible_become_flags": "-s /bin/sh"})
         cache = os.environ.get("JICKET_TEST_PIP_CACHE")
         if cache:
             base["jicket_pip_cache_dir"] = cache
@@ -225,9 +234,9 @@ class Deployment:
 def requirements_missing() -> str | None:
     if os.geteuid() != 0:
         return "converging the role needs root (it creates a service user and chowns files), as in CI"
-    for path in (tool("ansible-playbook"), str(SYSTEM_PYTHON), "/usr/bin/sudo"):
+    for path in (tool("ansible-playbook"), str(SYSTEM_PYTHON)):
         if not Path(path).exists():
-            return f"{path} is missing (sudo: Debian package 'sudo'; ansible: requirements-dev.txt)"
+            return f"{path} is missing (ansible: requirements-dev.txt; /usr/bin/python3: Debian's python3)"
     return None
 
 
@@ -284,3 +293,11 @@ def service_user_processes() -> list[str]:
             continue
         found.append(f"{proc.name} {cmdline}")
     return found
+
+
+def remove_service_user() -> None:
+    """Remove the session's service user and its group (best effort)."""
+    if not OWN_SERVICE_USER:
+        return
+    subprocess.run(["userdel", SERVICE_USER], capture_output=True, check=False, timeout=60)
+    subprocess.run(["groupdel", SERVICE_USER], capture_output=True, check=False, timeout=60)

@@ -107,7 +107,7 @@ class Api:
         self.base = f"http://127.0.0.1:{port}"
         self.token: str | None = None
 
-    def call(self, method: str, path: str, body: dict | None = None, timeout: float = 30):
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float = 60):
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
@@ -116,11 +116,17 @@ class Api:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"null")
 
-    def health(self) -> dict | None:
+    def poll(self, path: str, timeout: float = 60):
+        """GET for a polling loop: None while the server does not answer (starting, or slow on a busy host)."""
         try:
-            return self.call("GET", "/api/v2/monitor/health", timeout=5)
+            return self.call("GET", path, timeout=timeout)
+        except urllib.error.HTTPError:
+            raise
         except (OSError, urllib.error.URLError, ValueError):
             return None
+
+    def health(self) -> dict | None:
+        return self.poll("/api/v2/monitor/health", timeout=15)
 
     def login(self, user: str, password: str) -> None:
         self.token = self.call("POST", "/auth/token", {"username": user, "password": password})["access_token"]
@@ -234,7 +240,7 @@ def run_end_to_end(deployment: Deployment, stack: dict, db_vars: dict, *, role_s
         run_id = urllib.request.quote(dag_run["dag_run_id"], safe="")
 
         def finished():
-            state = api.call("GET", f"/api/v2/dags/jicket/dagRuns/{run_id}")["state"]
+            state = (api.poll(f"/api/v2/dags/jicket/dagRuns/{run_id}") or {}).get("state")
             return state if state in ("success", "failed") else None
 
         state = wait_for("the end of the DAG run", finished, 360, lambda: component_logs(deployment), interval=2)
@@ -272,7 +278,7 @@ def run_end_to_end(deployment: Deployment, stack: dict, db_vars: dict, *, role_s
 
 def _get_dag(api: Api):
     try:
-        return api.call("GET", "/api/v2/dags/jicket")
+        return api.poll("/api/v2/dags/jicket")
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
