@@ -28,6 +28,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+# `task` comes from the standard provider, which airflow.sdk imports lazily. Naming the module lets the DAG
+# processor import it once, before it forks a parser per file ([dag_processor] parsing_pre_import_modules).
+import airflow.providers.standard.decorators.python  # noqa: F401
 from airflow.sdk import (
     DeltaDataIntervalTimetable,
     DeltaTriggerTimetable,

@@ -143,31 +143,49 @@ def _jira_error(what: str, exc: Exception) -> JiraError:
 
 
 class JiraWriter:
-    """Jira access for one task. Thread-safe: each worker thread gets its own HTTP session."""
+    """Jira access for one task: one HTTP session (keep-alive connections pooled), shared by its threads.
+
+    ``concurrency``: the chunks of one batched lookup are searched in parallel by up to this many threads
+    (the pipeline sets it to JICKET_JIRA_CONCURRENCY).
+    """
 
     def __init__(self, conn_id: str, project: str, ids: TicketIdScheme, issue_type: str = "Task") -> None:
         self.conn_id = conn_id
         self.project = project
         self.ids = ids
         self.issue_type = issue_type
-        self._local = threading.local()
+        self._shared_client = None
         self._lock = threading.Lock()
         self.requests = 0
+        self.concurrency = 1
         self._users: dict[str, str | None] = {}
         self._issue_locks: dict[str, threading.Lock] = {}
         self._claimed: dict[str, set[str]] = {}
         self._done: set[str] = set()
 
     def _client(self):
-        client = getattr(self._local, "client", None)
+        client = self._shared_client
         if client is None:
-            hook = JiraHook(jira_conn_id=self.conn_id)
-            client = hook.get_conn()
-            extra = hook.get_connection(self.conn_id).extra_dejson
-            client.timeout = float(extra.get("timeout", 30))
-            client.cloud = truthy(extra.get("cloud"), default=False)
-            self._local.client = client
+            with self._lock:
+                if self._shared_client is None:
+                    hook = JiraHook(jira_conn_id=self.conn_id)
+                    created = hook.get_conn()
+                    extra = hook.get_connection(self.conn_id).extra_dejson
+                    created.timeout = float(extra.get("timeout", 30))
+                    created.cloud = truthy(extra.get("cloud"), default=False)
+                    self._shared_client = created
+                client = self._shared_client
         return client
+
+    def _each(self, search, chunks: list) -> list:
+        """``search(chunk)`` for every chunk, in parallel up to ``concurrency``; results in chunk order."""
+        if self.concurrency <= 1 or len(chunks) <= 1:
+            return [search(chunk) for chunk in chunks]
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = min(self.concurrency, len(chunks))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jira-search") as pool:
+            return list(pool.map(search, chunks))
 
     def _call(self, what: str, method, *args, **kwargs):
         with self._lock:
@@ -195,12 +213,16 @@ class JiraWriter:
         terms = [("id", t) for t in wanted] + [("mail", k) for k in mails]
         found: dict[str, Ticket] = {}
         client = self._client() if terms or issue_keys else None
-        for start in range(0, len(terms), IDS_PER_SEARCH):
-            chunk = terms[start:start + IDS_PER_SEARCH]
+
+        def search(chunk: list[tuple[str, str]]) -> tuple[list[str], list[str], list[dict]]:
             ids_chunk = [t for kind, t in chunk if kind == "id"]
             mails_chunk = [k for kind, k in chunk if kind == "mail"]
             jql = ticket_search_jql(self.project, self.ids, ids_chunk, mails_chunk)
-            for issue in self._search(client, jql, expand="transitions"):
+            return ids_chunk, mails_chunk, self._search(client, jql, expand="transitions")
+
+        chunks = [terms[start:start + IDS_PER_SEARCH] for start in range(0, len(terms), IDS_PER_SEARCH)]
+        for ids_chunk, mails_chunk, issues in self._each(search, chunks):
+            for issue in issues:
                 fields = issue.get("fields") or {}
                 summary = fields.get("summary") or ""
                 ticket = None
@@ -282,12 +304,16 @@ class JiraWriter:
         wanted = sorted({s.lower() for s in senders if s})
         counts = dict.fromkeys(wanted, 0)
         client = self._client()
-        for start in range(0, len(wanted), IDS_PER_SEARCH):
-            chunk = wanted[start:start + IDS_PER_SEARCH]
+
+        def search(chunk: list[str]) -> list[dict]:
             terms = " OR ".join(f"description ~ {jql_string(chr(34) + sender + chr(34))}" for sender in chunk)
             jql = (f"project = {jql_string(self.project)} AND created >= \"-{int(minutes)}m\" AND ({terms}) "
                    "ORDER BY created ASC")
-            for issue in self._search(client, jql):
+            return self._search(client, jql)
+
+        chunks = [wanted[start:start + IDS_PER_SEARCH] for start in range(0, len(wanted), IDS_PER_SEARCH)]
+        for chunk, issues in zip(chunks, self._each(search, chunks), strict=True):
+            for issue in issues:
                 description = (issue.get("fields") or {}).get("description")
                 first = description.split("\n", 1)[0].lower() if isinstance(description, str) else ""
                 for sender in chunk:

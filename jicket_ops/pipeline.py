@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -52,8 +53,13 @@ from jicket_ops.wiki_markup import escape_line
 
 log = logging.getLogger("jicket")
 
-BODY_BATCH_BYTES = 64 * 1024 * 1024  # bodies fetched per IMAP command, at most (one mail may exceed it)
+# Bodies fetched per IMAP command, at most (one mail may exceed it). The next batch is fetched while the
+# previous one is written, so about two batches are in memory at a time.
+BODY_BATCH_BYTES = 16 * 1024 * 1024
 BODY_BATCH_MAILS = 50
+# Parsing a mail takes several times its size in memory for a moment: mails larger than this are written
+# one at a time (the small ones keep every Jira thread busy meanwhile).
+BIG_MAIL_BYTES = 8 * 1024 * 1024
 
 
 def describe(uid: int, headers: MailHeaders | None = None, ticket: str | None = None) -> str:
@@ -419,6 +425,7 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
     mail_keys = {int(uid): key for uid, key in (routed.get("mail_keys") or {}).items()}
     if not decisions:
         return {"results": [], "failed": {}, "request": request.as_dict()}
+    jira.concurrency = max(jira.concurrency, settings.jira_concurrency)  # batched lookups search in parallel
     _select_same(mailbox, routed)
     # A retry must not redo what an earlier attempt finished.
     flags = mailbox.fetch_flags(decisions)
@@ -456,26 +463,43 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
             log.info("uid=%d dry run: would %s (ticket %s)", uid, action, settings.ids.prefixed(ticket_id))
         return {"results": [r.__dict__ for r in results], "failed": failures, "jira_requests": jira.requests,
                 "request": request.as_dict()}
+
+    big_mail = threading.Lock()
+
+    def write_one(uid: int, raw: bytes) -> WriteResult:
+        if sizes.get(uid, len(raw)) <= BIG_MAIL_BYTES and len(raw) <= BIG_MAIL_BYTES:
+            return _write_one(settings, jira, decisions[uid], raw, tickets)
+        with big_mail:
+            return _write_one(settings, jira, decisions[uid], raw, tickets)
+
+    def collect(batch: list[int], futures: dict) -> None:
+        for uid in batch:
+            if uid not in futures:
+                failures[f"uid={uid}"] = "the server returned no body"
+                continue
+            try:
+                result = futures[uid].result()
+            except JicketError as exc:
+                failures[f"uid={uid}"] = str(exc)
+                log.error("uid=%d: %s", uid, exc)
+                continue
+            results.append(result)
+            log.info("uid=%d %s %s (ticket %s)", uid, result.action, result.issue_key,
+                     settings.ids.prefixed(result.ticket_id))
+
     try:
         with ThreadPoolExecutor(max_workers=settings.jira_concurrency, thread_name_prefix="jira") as pool:
+            in_flight: tuple[list[int], dict] | None = None
             for batch in _body_batches(pending, sizes):
+                # Fetch this batch while the previous one is being written, then collect the previous one.
                 bodies = dict(mailbox.fetch_raw(batch))
-                futures = {uid: pool.submit(_write_one, settings, jira, decisions[uid], bodies[uid], tickets)
-                           for uid in batch if uid in bodies}
-                for uid in batch:
-                    if uid not in futures:
-                        failures[f"uid={uid}"] = "the server returned no body"
-                        continue
-                    try:
-                        result = futures[uid].result()
-                    except JicketError as exc:
-                        failures[f"uid={uid}"] = str(exc)
-                        log.error("uid=%d: %s", uid, exc)
-                        continue
-                    results.append(result)
-                    log.info("uid=%d %s %s (ticket %s)", uid, result.action, result.issue_key,
-                             settings.ids.prefixed(result.ticket_id))
+                futures = {uid: pool.submit(write_one, uid, bodies[uid]) for uid in batch if uid in bodies}
                 del bodies
+                if in_flight is not None:
+                    collect(*in_flight)
+                in_flight = (batch, futures)
+            if in_flight is not None:
+                collect(*in_flight)
     finally:
         # Record progress even when a later mail failed; replies need nothing more.
         new_uids = [r.uid for r in results if r.action in ("created", "already_created")]
@@ -633,6 +657,7 @@ def confirm(settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory,
     fetched = {f.uid: f for f in mailbox.fetch_headers(waiting)}
     ticket_of = {uid: settings.ids.new_id(uidvalidity, uid) for uid in fetched}
     known = written_issues(written, settings.folder_inbox, uidvalidity, ticket_of)
+    jira.concurrency = max(jira.concurrency, settings.jira_concurrency)
     tickets = jira.find_tickets(sorted({ticket_of[uid] for uid in fetched if uid not in known}))
     template = ThreadTemplate.load(settings.thread_template.read_text(encoding="utf-8"))
     domain = settings.ticket_address.rsplit("@", 1)[1]
@@ -709,8 +734,6 @@ def send_all(settings, mailer_factory, to_send: dict[int, tuple], sent: list[int
     ``sent`` grows as mails go out, so the caller records them even when a session fails midway; a
     session that cannot be opened or breaks off raises after the other sessions have finished.
     """
-    import threading
-
     queue = list(to_send.items())
     lock = threading.Lock()
 

@@ -29,9 +29,47 @@ def _connection_exists(conn_id: str) -> bool:
     return True
 
 
+SNAPSHOT_TASK = "fetch"
+SNAPSHOT_KEY = "jicket_settings"
+
+
+def _run_lookup():
+    """(lookup, publish) for this task's settings.
+
+    Each setting is an Airflow Variable first, and each Variable lookup is a round trip to the API server
+    (about 40 per task, most of them for Variables that do not exist). So the run's first task records
+    what it read and publishes it as an XCom; the other tasks of the run read that snapshot with one
+    request. A run therefore uses one consistent set of settings; a name the snapshot lacks is looked up.
+    """
+    try:
+        from airflow.sdk import get_current_context
+
+        ti = get_current_context()["ti"]
+    except Exception:  # noqa: BLE001 - outside a task (jicket-inspect, tests): no run to share settings with
+        return airflow_lookup, None
+    if ti.task_id == SNAPSHOT_TASK:
+        seen: dict[str, str | None] = {}
+
+        def recording(name: str) -> str | None:
+            seen[name] = airflow_lookup(name)
+            return seen[name]
+
+        return recording, lambda: ti.xcom_push(key=SNAPSHOT_KEY, value=seen)
+    try:
+        snapshot = ti.xcom_pull(task_ids=SNAPSHOT_TASK, key=SNAPSHOT_KEY)
+    except Exception:  # noqa: BLE001 - no snapshot (the first task did not run): look everything up
+        snapshot = None
+    if not isinstance(snapshot, dict):
+        return airflow_lookup, None
+    return (lambda name: snapshot[name] if name in snapshot else airflow_lookup(name)), None
+
+
 def task_settings() -> Settings:
     """Validated settings, with the three connections defined (from 0.6.2 variables if need be)."""
-    settings = load_settings(airflow_lookup)
+    lookup, publish = _run_lookup()
+    settings = load_settings(lookup)
+    if publish is not None:
+        publish()
     ensure_connections(
         airflow_lookup,
         {"imap": settings.imap_conn_id, "smtp": settings.smtp_conn_id, "jira": settings.jira_conn_id},
