@@ -23,15 +23,20 @@ def perf_stack(tmp_path_factory):
         yield stack
 
 
+def empty(stack) -> None:
+    """Empty mailboxes, an empty Jira, an empty request log."""
+    for user in (HELPDESK, CUSTOMER):
+        with stack.imap(user) as client:
+            for folder in client.list_folders():
+                client.delete_all(folder)
+    stack.jira.reset()
+
+
 @pytest.fixture()
 def stack(perf_stack, monkeypatch):
     """The stack with empty mailboxes and Jira, and the environment pointing Jicket at it."""
     for name, value in perf_stack.connection_env().items():
         monkeypatch.setenv(name, value)
-    for user in (HELPDESK, CUSTOMER):
-        with perf_stack.imap(user) as client:
-            for folder in client.list_folders():
-                client.delete_all(folder)
-    perf_stack.jira.reset()
+    empty(perf_stack)
     yield perf_stack
     assert perf_stack.jira.violations() == []

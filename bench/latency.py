@@ -1,0 +1,153 @@
+"""Target 5 of issue 7: mail-to-issue latency of the event-driven mode under ``airflow standalone``.
+
+    .venv/bin/python -m bench.latency [--mails 12] [--gap 5]
+
+The sandbox stack runs here; ``airflow standalone`` (scheduler, DAG processor, triggerer, API server,
+LocalExecutor, SQLite) runs the ``jicket`` DAG with ``JICKET_IMAP_IDLE=true``: one DAG scheduled on the
+inbox asset, whose AssetWatcher (``jicket_ops.idle_trigger.ImapIdleTrigger``) holds IMAP IDLE on the
+triggerer, or on its timetable (``JICKET_LOOPMODE=dynamic``, 60 s: the fallback), never two runs at once.
+
+For each probe mail, appended to the inbox once the previous one is done (a quiet helpdesk): the time
+until the Jira stand-in holds its issue (polled every 0.1 s). The metadata DB then splits it up: until
+the trigger saw the mail (the event's ``detected_at``), until the scheduler queued the asset-triggered run,
+until the run started, until write_to_jira finished. Printed: every probe, the median (target <= 10 s),
+and the breakdown's medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.common import airflow_env, machine, make_mail, save, start_stack
+from bench.standalone import Standalone, parse_ts
+
+
+def inbox_empty(stack) -> bool:
+    with stack.imap() as client:
+        return not client.uids("INBOX")
+
+
+def probe(stack, airflow: Standalone, n: int, timeout: float = 120.0) -> dict:
+    subject = f"Latency probe {n} {uuid.uuid4().hex[:8]}"
+    raw = make_mail(10_000 + n, subject=subject)
+    with stack.imap() as client:
+        sent = time.time()
+        client.append("INBOX", raw)
+        appended = time.time()
+    issue_at = None
+    while time.time() - appended < timeout:
+        if any(subject in (i["fields"].get("summary") or "") for i in stack.jira.issues()):
+            issue_at = time.time()
+            break
+        time.sleep(0.1)
+    return {"n": n, "subject": subject, "sent": sent, "appended": appended, "issue_at": issue_at,
+            "latency_s": round(issue_at - sent, 2) if issue_at else None}
+
+
+def settle(stack, airflow: Standalone, timeout: float = 180.0) -> None:
+    """Until no run is queued or running and the inbox is empty (the confirmation's copy moved too)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if airflow.idle() and inbox_empty(stack):
+            time.sleep(1.0)
+            if airflow.idle() and inbox_empty(stack):
+                return
+        time.sleep(0.5)
+    raise TimeoutError("the inbox did not settle")
+
+
+def breakdown(airflow: Standalone, probes: list[dict]) -> None:
+    """Attach, per probe: the event that announced it, the run it started, when write_to_jira ended."""
+    events = airflow.asset_events()
+    runs = airflow.runs()
+    for p in probes:
+        event = next((e for e in events if (e["extra"].get("payload") or {}).get("detected_at", 0) >= p["sent"]),
+                     None)
+        if event is None:
+            continue
+        detected = event["extra"]["payload"]["detected_at"]
+        p["idle_notice_s"] = round(detected - p["sent"], 2)
+        p["event_recorded_s"] = round((parse_ts(event["timestamp"]) or detected) - p["sent"], 2)
+        run = next((r for r in runs if (parse_ts(r["queued_at"]) or 0) >= detected - 1.0), None)
+        if run is None:
+            continue
+        p["run_type"] = run["run_type"]
+        p["run_queued_s"] = round(parse_ts(run["queued_at"]) - p["sent"], 2)
+        p["run_started_s"] = round((parse_ts(run["start_date"]) or 0) - p["sent"], 2)
+        tis = airflow.task_instances(run["run_id"])
+        write = tis.get("write_to_jira") or {}
+        if write.get("end"):
+            p["write_done_s"] = round(parse_ts(write["end"]) - p["sent"], 2)
+        p["task_s"] = {t: round((parse_ts(v["end"]) or 0) - (parse_ts(v["start"]) or 0), 2)
+                       for t, v in tis.items() if v.get("end") and v.get("start")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mails", type=int, default=12)
+    parser.add_argument("--gap", type=float, default=3.0, help="seconds of quiet before each probe")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
+    work = Path(tempfile.mkdtemp(prefix="jicket-bench-latency-"))
+    stack = start_stack(work / "stack")
+    probes: list[dict] = []
+    try:
+        env = airflow_env(work / "airflow", stack, JICKET_IMAP_IDLE="true", JICKET_LOOPMODE="dynamic",
+                          JICKET_LOOPTIME="60", JICKET_TASK_RETRIES="1", JICKET_RETRY_DELAY="5")
+        started = time.monotonic()
+        with Standalone(work / "airflow", env) as airflow:
+            print(f"airflow standalone up in {time.monotonic() - started:.0f} s ({airflow.url}); "
+                  f"log {airflow.log_path}")
+            airflow.wait("the IDLE watcher on the triggerer", lambda: airflow.query(
+                "select 1 from trigger where classpath = 'jicket_ops.idle_trigger.ImapIdleTrigger'"), 180)
+            warm = probe(stack, airflow, 0, timeout=240)  # the first run also parses and warms everything up
+            print(f"warm-up mail: {warm['latency_s']} s")
+            settle(stack, airflow)
+            for n in range(1, args.mails + 1):
+                time.sleep(args.gap)
+                result = probe(stack, airflow, n)
+                probes.append(result)
+                print(f"probe {n:2d}: {result['latency_s']} s", flush=True)
+                settle(stack, airflow)
+            breakdown(airflow, probes)
+            runs = airflow.runs()
+    finally:
+        stack.stop()
+    latencies = [p["latency_s"] for p in probes if p["latency_s"] is not None]
+    median = statistics.median(latencies) if latencies else None
+    parts = {}
+    for key in ("idle_notice_s", "event_recorded_s", "run_queued_s", "run_started_s", "write_done_s"):
+        values = [p[key] for p in probes if key in p]
+        if values:
+            parts[key] = round(statistics.median(values), 2)
+    task_medians = {}
+    for task in ("fetch", "filter_mails", "route", "write_to_jira"):
+        values = [p["task_s"][task] for p in probes if task in p.get("task_s", {})]
+        if values:
+            task_medians[task] = round(statistics.median(values), 2)
+    print(f"\n== mail-to-issue latency, event-driven mode, airflow standalone ({len(latencies)} mails)")
+    print(f"   median {median} s (target <= 10 s); min {min(latencies, default=None)}, "
+          f"max {max(latencies, default=None)}; all {latencies}")
+    print(f"   medians since the mail arrived: trigger saw it {parts.get('idle_notice_s')} s, asset event "
+          f"{parts.get('event_recorded_s')} s, run queued {parts.get('run_queued_s')} s, run started "
+          f"{parts.get('run_started_s')} s, write_to_jira done {parts.get('write_done_s')} s")
+    print(f"   task durations (median): {task_medians}")
+    print(f"   runs: {len(runs)} ({', '.join(sorted({r['run_type'] for r in runs}))}); missing issues: "
+          f"{sum(1 for p in probes if p['latency_s'] is None)}")
+    path = save("latency", {"machine": info, "probes": probes, "median_s": median, "latencies": latencies,
+                            "breakdown_medians": parts, "task_medians": task_medians,
+                            "runs": len(runs), "mode": "airflow standalone, JICKET_IMAP_IDLE=true"})
+    print(f"results: {path}  (work directory {work})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

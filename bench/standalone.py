@@ -1,0 +1,253 @@
+"""``airflow standalone`` for the benchmarks: scheduler, DAG processor, triggerer and API server in one
+command, LocalExecutor (one process per task), SQLite, with its own AIRFLOW_HOME and free ports.
+
+Also a sampler of the task processes' peak RSS (``VmHWM``): every task runs in a process the
+LocalExecutor forks, titled ``airflow worker -- <task instance id>``; the sampler reads each such
+process's ``/proc/<pid>/status`` every few milliseconds, and afterwards the task instance ids are named
+from the metadata DB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+from datetime import UTC
+from pathlib import Path
+
+import requests
+
+from bench.common import PY
+
+HEALTH_KEYS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Standalone:
+    """``with Standalone(home, env) as airflow: ...`` -- ``airflow standalone`` in its own process group."""
+
+    def __init__(self, home: Path, env: dict[str, str]):
+        self.home = Path(home)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.home / "standalone.log"
+        self.db_path = self.home / "airflow.db"
+        self.env = {
+            **env,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            # Paused until every component is up: a task started before the API server listens fails.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "NO_COLOR": "1",
+            # standalone starts each component as `airflow <component>` from PATH
+            "PATH": os.pathsep.join([str(Path(PY).parent), env.get("PATH", os.defpath)]),
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 300.0) -> Standalone:
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen([PY, "-m", "airflow", "standalone"], cwd=self.home, env=self.env,
+                                         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        try:
+            self.wait("a healthy Airflow", self._healthy, timeout)
+            self.wait("the jicket DAG in the metadata DB", lambda: self.query(
+                "select dag_id from dag where dag_id = 'jicket'"), timeout)
+            self.cli("dags", "unpause", "jicket")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def cli(self, *args: str, timeout: float = 300.0) -> str:
+        result = subprocess.run([PY, "-m", "airflow", *args], cwd=self.home, env=self.env, capture_output=True,
+                                text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+        return result.stdout
+
+    def _healthy(self) -> bool:
+        try:
+            health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+        except (requests.RequestException, ValueError):
+            return False
+        return all((health.get(k) or {}).get("status") == "healthy" for k in HEALTH_KEYS)
+
+    def wait(self, what: str, probe, timeout: float, interval: float = 0.5):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"airflow standalone exited ({self.proc.returncode}):\n{self.tail()}")
+            try:
+                found = probe()
+            except sqlite3.Error:
+                found = None
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}\n{self.tail()}")
+            time.sleep(interval)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def query(self, sql: str, *args) -> list[tuple]:
+        """A read-only query of the metadata DB."""
+        if not self.db_path.exists():
+            return []
+        connection = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return connection.execute(sql, args).fetchall()
+        finally:
+            connection.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the process group standalone leads, then SIGKILL what is left of it."""
+        if self.proc is None:
+            return
+        pgid = self.proc.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        self.proc = None
+
+    def __enter__(self) -> Standalone:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- what the runs did ---------------------------------------------------------------------------
+    def runs(self) -> list[dict]:
+        rows = self.query("select run_id, run_type, state, queued_at, start_date, end_date from dag_run "
+                          "where dag_id = 'jicket' order by id")
+        return [dict(zip(("run_id", "run_type", "state", "queued_at", "start_date", "end_date"), r, strict=True))
+                for r in rows]
+
+    def task_instances(self, run_id: str) -> dict[str, dict]:
+        rows = self.query("select task_id, state, start_date, end_date, queued_dttm from task_instance "
+                          "where dag_id = 'jicket' and run_id = ?", run_id)
+        return {r[0]: {"state": r[1], "start": r[2], "end": r[3], "queued": r[4]} for r in rows}
+
+    def asset_events(self) -> list[dict]:
+        rows = self.query("select id, timestamp, extra from asset_event order by id")
+        return [{"id": r[0], "timestamp": r[1], "extra": json.loads(r[2] or "{}")} for r in rows]
+
+    def idle(self) -> bool:
+        """No run of the jicket DAG is queued or running."""
+        return not self.query("select 1 from dag_run where dag_id = 'jicket' and state in ('queued', 'running')")
+
+
+def parse_ts(value: str | None) -> float | None:
+    """A metadata-DB timestamp (UTC, text in SQLite) as epoch seconds."""
+    if not value:
+        return None
+    from datetime import datetime
+
+    text = value.replace("T", " ")
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text[:26], fmt).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+class TaskRssSampler:
+    """Peak RSS (VmHWM) of every task process (``airflow worker -- <ti id>``) while it runs.
+
+    A task process is forked by a LocalExecutor worker (titled ``airflow worker -- LocalExecutor...``, the
+    supervisor) and renames itself once it starts; titles are therefore read again at every sample, and
+    a process counts as the task's once it carries the task instance id.
+    """
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.peaks: dict[int, dict] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TaskRssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                pid = int(entry.name)
+                try:
+                    title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+                    if not title.startswith(b"airflow worker -- "):
+                        continue
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                known = self.peaks.setdefault(pid, {"ti_id": None, "supervisor": None, "hwm_kb": 0})
+                rest = title.split(b"-- ", 1)[1].decode(errors="replace")
+                if rest.startswith("LocalExecutor"):
+                    known["supervisor"] = rest
+                else:
+                    known["ti_id"] = rest.split()[0]
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        known["hwm_kb"] = max(known["hwm_kb"], int(line.split()[1]))
+                        break
+            self._stop.wait(self.interval)
+
+    def by_task(self, airflow: Standalone) -> dict[str, float]:
+        """Peak RSS in MB per task id (the highest over its runs and tries)."""
+        names = {str(r[0]).replace("-", ""): r[1] for r in airflow.query("select id, task_id from task_instance")}
+        out: dict[str, float] = {}
+        for peak in self.peaks.values():
+            if peak["ti_id"] is None:
+                continue  # a LocalExecutor worker (supervisor) that never became a task process
+            task = names.get(peak["ti_id"].replace("-", ""), peak["ti_id"])
+            out[task] = max(out.get(task, 0.0), peak["hwm_kb"] / 1024)
+        return out
+
+    def supervisors(self) -> float:
+        """The highest peak RSS of a LocalExecutor worker process (the task supervisor), MB."""
+        return max((p["hwm_kb"] / 1024 for p in self.peaks.values() if p["ti_id"] is None), default=0.0)
