@@ -49,7 +49,8 @@ POLICY = load_task_policy(environment_lookup())
 ALERTS = bool(environment_lookup()("JICKET_ALERT_ADDRESS"))
 
 if SCHEDULE.loop_mode == "interval":
-    schedule: object = DeltaTriggerTimetable(SCHEDULE.loop_time)  # fixed cadence on the wall clock
+    # fixed cadence; interval= gives each run a real data interval, which backfill (rescan) runs need
+    schedule: object = DeltaTriggerTimetable(SCHEDULE.loop_time, interval=SCHEDULE.loop_time)
 elif SCHEDULE.loop_mode == "dynamic":
     schedule = DeltaDataIntervalTimetable(SCHEDULE.loop_time)  # the next run follows the last one's interval
 else:
