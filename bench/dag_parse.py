@@ -2,16 +2,20 @@
 
     .venv/bin/python -m bench.dag_parse [--repeat 7]
 
-Each measurement runs in a fresh interpreter (nothing cached), as Airflow's DAG processor does: its
-manager has Airflow loaded and pre-imports the ``airflow.*`` modules a DAG file names
-(``[dag_processor] parsing_pre_import_modules``, on by default), then forks one process per file,
-where ``DagBag`` imports the file. Printed (median of the runs):
+Each measurement runs in a fresh interpreter, set up as Airflow's DAG processor sets up the process
+that parses a file: its manager has Airflow loaded, freezes the garbage collector's view of it
+(``gc.freeze()`` before the parsing loop), pre-imports the ``airflow.*`` modules the DAG file names
+(``[dag_processor] parsing_pre_import_modules``, on by default) and forks; the child's ``DagBag`` imports
+the file. Printed (median of the runs):
 
-- ``DagBag`` parse: the ``FileLoadStat`` duration DagBag records for the file, in a process that has
-  imported ``airflow.sdk`` and ``DagBag`` and pre-imported the file's ``airflow.*`` modules (target <= 50 ms);
-- the same without the pre-import (what a process that never saw an Airflow DAG pays);
+- ``DagBag`` parse: the ``FileLoadStat`` duration DagBag records for the file, set up as above (target <= 50 ms);
+- the same without the pre-import;
 - the DAG module alone on top of ``import airflow.sdk`` (``tests/integration/test_dag.py`` measures this way),
   and the modules it loads: nothing from ``jicket_ops`` beyond ``config`` and ``errors``.
+
+Python's bytecode cache matters: this sandbox sets ``PYTHONDONTWRITEBYTECODE=1``, so every import compiles
+the project's modules again. Both are measured: with a warm bytecode cache (``PYTHONPYCACHEPREFIX``, what
+any deployment whose code directory is writable, or precompiled with ``compileall``, has) and without.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 from bench.common import PY, ROOT, machine, save
 
@@ -44,6 +49,8 @@ if mode == "module":
                       "modules": len(loaded)}}))
     sys.exit(0)
 from airflow.dag_processing.dagbag import DagBag
+import gc
+gc.freeze()  # DagFileProcessorManager.before_run
 if mode == "preimport":
     from airflow.dag_processing.processor import _pre_import_airflow_modules
     import structlog
@@ -65,6 +72,7 @@ def probe(mode: str, path: str, env: dict) -> dict:
 
 def measure(path: str, repeat: int, env: dict) -> dict:
     out: dict = {}
+    probe("module", path, env)  # fills the bytecode cache, if there is one
     for mode in ("preimport", "cold", "module"):
         runs = [probe(mode, path, env) for _ in range(repeat)]
         out[mode] = {"median_ms": round(statistics.median(r["ms"] for r in runs), 1),
@@ -78,15 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     info = machine()
     home = tempfile.mkdtemp(prefix="jicket-bench-parse-")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "JICKET_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AIRFLOW_CONN_", "JICKET_", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"))}
     env.update({"AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR", "PYTHONPATH": str(ROOT)})
+    cached = {**env, "PYTHONPYCACHEPREFIX": str(Path(home) / "pycache")}
+    uncached = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
     path = str(ROOT / "dags" / "jicket_dag.py")
     print(f"machine: {info['cpu']}, {info['cores']} cores; load {info['load_at_start']}")
-    results = {"scheduled": measure(path, args.repeat, env),
-               "event_driven": measure(path, args.repeat, {**env, "JICKET_IMAP_IDLE": "true"})}
+    results = {"scheduled": measure(path, args.repeat, cached),
+               "event_driven": measure(path, args.repeat, {**cached, "JICKET_IMAP_IDLE": "true"}),
+               "scheduled, no bytecode cache": measure(path, args.repeat, uncached)}
     for name, r in results.items():
-        print(f"\n== dags/jicket_dag.py ({name} mode), median of {args.repeat} fresh processes")
+        print(f"\n== dags/jicket_dag.py ({name}), median of {args.repeat} fresh processes")
         print(f"   DagBag parse, as the DAG processor does it (airflow.* pre-imported): "
               f"{r['preimport']['median_ms']} ms (min {r['preimport']['min_ms']})  (target <= 50 ms)")
         print(f"   DagBag parse, nothing pre-imported:                                  "

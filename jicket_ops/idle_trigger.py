@@ -405,7 +405,7 @@ def inbox_asset(conn_id: str = "jicket_imap", folder: str = "INBOX", **trigger_k
 
     return Asset(
         name=f"jicket_inbox__{conn_id}__{folder}",
-        uri=f"jicket-imap://{url_quote(conn_id, safe='')}/{url_quote(folder, safe='')}",
+        uri=f"x-jicket-imap://{url_quote(conn_id, safe='')}/{url_quote(folder, safe='')}",  # x-: no URI handler
         group="jicket",
         watchers=[AssetWatcher(name=f"jicket_imap_idle__{conn_id}__{folder}",
                                trigger=ImapIdleTrigger(conn_id=conn_id, folder=folder, **trigger_kwargs))],

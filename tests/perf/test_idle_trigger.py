@@ -237,7 +237,7 @@ def test_serializes_for_the_triggerer():
     again = getattr(importlib.import_module(module), name)(**kwargs)
     assert again.serialize() == (classpath, kwargs)
     asset = inbox_asset("imap2", "Support/Eingang")
-    assert asset.uri == "jicket-imap://imap2/Support%2FEingang"
+    assert asset.uri == "x-jicket-imap://imap2/Support%2FEingang"
     assert asset.watchers[0].trigger.serialize() == ImapIdleTrigger(conn_id="imap2",
                                                                       folder="Support/Eingang").serialize()
 
