@@ -84,8 +84,11 @@ def start_stack(base_dir: Path, jira: bool = True):
 def airflow_env(home: Path, stack, **extra: str) -> dict[str, str]:
     """Environment of every Airflow process of a benchmark: own AIRFLOW_HOME (SQLite), the stack's connections."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "JICKET_", "AIRFLOW__"))}
+           if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "JICKET_", "AIRFLOW__", "PYTHONDONTWRITEBYTECODE"))}
     env.update({
+        # A bytecode cache, as any deployment has (this sandbox sets PYTHONDONTWRITEBYTECODE=1, which makes
+        # every task process compile the project's modules again).
+        "PYTHONPYCACHEPREFIX": str(Path(home).parent / "pycache"),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
