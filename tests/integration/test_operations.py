@@ -110,8 +110,6 @@ def test_final_failure_mails_the_operator(env, dag, monkeypatch):
     assert "JICKET_FOLDER_SUCCESS" in body and "no-such-folder" in body
 
 
-@pytest.mark.skip(reason="receives no StatsD packet from `airflow dags test` since the metrics wiring changed "
-                         "late in session 1 (passed at 22:47); issue 6 stays open for it")
 def test_metrics_reach_statsd(env, airflow_db):
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
