@@ -107,7 +107,24 @@ def main(argv: list[str] | None = None) -> int:
         app, log_level=args.log_level, access_log=False, lifespan="off", timeout_keep_alive=30
     )
     server = _Server(config, (args.ready_file, url), args.exit_with_parent)
-    server.run(sockets=[sock])
+    profile_path = os.environ.get("JIRA_STANDIN_PROFILE")
+    if not profile_path:
+        server.run(sockets=[sock])
+        return 0
+    # Measuring the stand-in itself (bench/backlog.py --profile-standin): cProfile of the serving thread.
+    import cProfile
+
+    import signal
+
+    # uvicorn re-raises a captured SIGTERM after its shutdown: make that an exception, so the stats are written
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
     return 0
 
 
