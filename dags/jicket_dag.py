@@ -64,6 +64,9 @@ if SCHEDULE.imap_idle:  # event-driven as well: a run as soon as IMAP IDLE on th
     schedule = AssetOrTimeSchedule(timetable=schedule, assets=[_inbox]) if schedule is not None else [_inbox]
 
 SERVER_TASK = {
+    # One XCom per stage (return_value): a `-> dict` task would also push every key on its own,
+    # doubling what is stored and crowding the XCom tab.
+    "multiple_outputs": False,
     "retries": POLICY.retries,
     "retry_delay": POLICY.retry_delay,
     "retry_exponential_backoff": 2.0,
@@ -228,7 +231,7 @@ def jicket():
 
         return _stage("move", body)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
+    @task(trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
     def summarize() -> dict:
         """Log and return what this run did (counts, ticket keys), emit metrics; fail if any stage failed."""
         from jicket_ops.summary import summarize_run

@@ -25,6 +25,8 @@ def test_dagbag_has_no_import_errors():
     assert dag.doc_md and "exactly once" in dag.doc_md
     for task in dag.tasks:
         assert task.doc_md or task.doc, f"task {task.task_id} has no docstring"
+        # `-> dict` would otherwise push every key of a stage's result as an XCom of its own, too.
+        assert task.multiple_outputs is False, f"task {task.task_id} unrolls its result into XComs"
 
 
 def test_stage_order():

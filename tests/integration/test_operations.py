@@ -9,7 +9,6 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-import pytest
 import requests
 
 from tests.integration.conftest import (
