@@ -6,16 +6,21 @@ mail's attachments are named after what the issue already holds, ``report.pdf`` 
 ``report (2).pdf``. The names a mail gets are written into its description or comment (the
 attachment list, see ``rendering``) before any upload, so a retry knows exactly which files it
 still has to upload.
+
+``MultipartBody`` is the upload request's body, streamed from the files' bytes as they are: a big
+attachment costs no second and third copy while it is sent.
 """
 
 from __future__ import annotations
 
+import bisect
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 MAX_NAME = 180
+BLOCK_BYTES = 256 * 1024  # what iterating over a MultipartBody yields at a time
 _REPLACE = {"[": "(", "]": ")", "{": "(", "}": ")"}
 _FORBIDDEN = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|!^~`]')
 _EXTRA_EXTENSIONS = {
@@ -97,3 +102,65 @@ def parse_size(text: str) -> int:
     if factor is None:
         factor = 1024 ** ("kmg".index(match.group(2)[0]) + 1)
     return int(match.group(1)) * factor
+
+
+class MultipartBody:
+    """A ``multipart/form-data`` body read from the files' own bytes, never joined into one copy.
+
+    Framed as ``requests`` frames its ``files=`` uploads (part headers rendered by urllib3), but
+    ``requests`` reads each file and builds the whole body in memory first; given this object as
+    ``data``, it sends ``Content-Length: len(body)`` and urllib3 reads and sends it a block at a time.
+    ``tell``/``seek`` let them rewind it for a resend.
+    """
+
+    def __init__(self, files: Iterable[tuple[str, str, str, bytes]], boundary: str) -> None:
+        """``files``: (form field, filename, content type, data) each."""
+        from urllib3.fields import RequestField
+
+        self.boundary = boundary
+        segments: list[memoryview] = []
+        for field_name, filename, content_type, data in files:
+            part = RequestField(name=field_name, data=b"", filename=filename)
+            part.make_multipart(content_type=content_type)
+            segments.append(memoryview(f"--{boundary}\r\n{part.render_headers()}".encode()))
+            segments.append(memoryview(data).cast("B"))
+            segments.append(memoryview(b"\r\n"))
+        segments.append(memoryview(f"--{boundary}--\r\n".encode()))
+        self._segments = [s for s in segments if s.nbytes]
+        self._starts: list[int] = []
+        total = 0
+        for segment in self._segments:
+            self._starts.append(total)
+            total += segment.nbytes
+        self._length = total
+        self._position = 0
+
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
+    def __len__(self) -> int:
+        return self._length
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._position, 2: self._length}[whence]
+        self._position = min(max(0, base + offset), self._length)
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self._length if size is None or size < 0 else min(self._length, self._position + size)
+        out: list[bytes] = []
+        while self._position < end:
+            index = bisect.bisect_right(self._starts, self._position) - 1
+            segment, start = self._segments[index], self._starts[index]
+            take = min(end, start + segment.nbytes) - self._position
+            out.append(segment[self._position - start:self._position - start + take].tobytes())
+            self._position += take
+        return b"".join(out)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while block := self.read(BLOCK_BYTES):
+            yield block

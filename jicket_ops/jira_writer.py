@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import threading
 from dataclasses import dataclass, field
 
 import requests
 from airflow.providers.atlassian.jira.hooks.jira import JiraHook
 
+from jicket_ops.attachments import MultipartBody
 from jicket_ops.errors import JiraError
 from jicket_ops.rendering import attachment_intent, mail_marker, markers_in
 from jicket_ops.ticket_ids import TicketIdScheme
@@ -406,10 +408,12 @@ class JiraWriter:
     def _post_files(self, issue_key: str, batch: list[tuple[str, str, bytes]]):
         client = self._client()
         url = client.url_joiner(client.url, f"rest/api/2/issue/{issue_key}/attachments")
+        # Streamed with a Content-Length (``files=`` would make requests build the body in memory).
+        body = MultipartBody([("file", name, ctype or "application/octet-stream", data) for name, ctype, data in batch],
+                             boundary=secrets.token_hex(16))
         response = client._session.request(
-            "POST", url, files=[("file", (name, data, ctype or "application/octet-stream"))
-                                for name, ctype, data in batch],
-            headers={"X-Atlassian-Token": "no-check", "Accept": "application/json"},
+            "POST", url, data=body,
+            headers={"X-Atlassian-Token": "no-check", "Accept": "application/json", "Content-Type": body.content_type},
             timeout=client.timeout, verify=client.verify_ssl, proxies=client.proxies, cert=client.cert)
         client.raise_for_status(response)
         return response.json()

@@ -27,6 +27,8 @@ from email.message import Message
 
 import html2text
 
+from jicket_ops import mime_memory
+
 # Headers the pipeline reads before it fetches a body (IMAP BODY.PEEK[HEADER.FIELDS (...)]).
 ROUTING_HEADERS = (
     "From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
@@ -478,7 +480,9 @@ def _filename_8bit(part: Message, defects: list[str], where: str) -> str | None:
 
 def _payload_bytes(part: Message, defects: list[str], where: str) -> bytes:
     try:
-        data = part.get_payload(decode=True)
+        data = mime_memory.base64_payload(part)  # a big attachment without the standard path's copies
+        if data is None:
+            data = part.get_payload(decode=True)
     except Exception as exc:  # noqa: BLE001 - a broken transfer encoding must not stop the mail
         defects.append(f"{where}: cannot decode the transfer encoding ({type(exc).__name__})")
         data = None
@@ -621,7 +625,7 @@ class _Walker:
         inner = payload[0] if isinstance(payload, list) and payload else None
         if not isinstance(inner, Message):
             data = _payload_bytes(part, self.defects, "message/rfc822 part")
-            inner = email.message_from_bytes(data, policy=policy.compat32)
+            inner = mime_memory.message_from_bytes(data, policy=policy.compat32)
         raw = _message_bytes(inner)
         nested_defects: list[str] = []
         headers = headers_from_message(inner, nested_defects)
@@ -726,7 +730,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     """Parse a whole mail: header, body segments in order, attachments. Never raises."""
     defects: list[str] = []
     try:
-        message = email.message_from_bytes(raw, policy=policy.compat32)
+        message = mime_memory.message_from_bytes(raw, policy=policy.compat32)  # no whole-mail str copies
         headers = headers_from_message(message, defects)
     except Exception as exc:  # noqa: BLE001 - never raise on input
         return _unreadable(raw, f"the header cannot be read ({type(exc).__name__})", defects)

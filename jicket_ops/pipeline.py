@@ -54,7 +54,7 @@ from jicket_ops.wiki_markup import escape_line
 log = logging.getLogger("jicket")
 
 # Bodies fetched per IMAP command, at most (one mail may exceed it). The next batch is fetched while the
-# previous one is written, so about two batches are in memory at a time.
+# previous one is written, so about two batches are in memory at a time -- except beside a big mail.
 BODY_BATCH_BYTES = 16 * 1024 * 1024
 BODY_BATCH_MAILS = 50
 # Parsing a mail takes several times its size in memory for a moment: mails larger than this are written
@@ -413,6 +413,10 @@ def _body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
     return batches
 
 
+def _holds_big_mail(batch: list[int], sizes: dict[int, int]) -> bool:
+    return any(sizes.get(uid, 0) > BIG_MAIL_BYTES for uid in batch)
+
+
 def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, sizes: dict[int, int],
                   headers: dict[int, MailHeaders] | None = None, final_attempt: bool = True) -> dict:
     """Create an issue per new mail and a comment per reply, exactly once; mark them ``$JicketImported``.
@@ -491,7 +495,11 @@ def write_to_jira(settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, si
         with ThreadPoolExecutor(max_workers=settings.jira_concurrency, thread_name_prefix="jira") as pool:
             in_flight: tuple[list[int], dict] | None = None
             for batch in _body_batches(pending, sizes):
-                # Fetch this batch while the previous one is being written, then collect the previous one.
+                # Fetch this batch while the previous one is being written, then collect the previous one;
+                # unless that holds a big mail: parsing it takes several times its size, fetch nothing beside.
+                if in_flight is not None and _holds_big_mail(in_flight[0], sizes):
+                    collect(*in_flight)
+                    in_flight = None
                 bodies = dict(mailbox.fetch_raw(batch))
                 futures = {uid: pool.submit(write_one, uid, bodies[uid]) for uid in batch if uid in bodies}
                 del bodies
