@@ -450,9 +450,20 @@ _WORDS = re.compile(r"[^\W_]+", re.UNICODE)
 _LUCENE_RESERVED = set("+-&|!(){}[]^~?:/")
 
 
-def tokenize_words(text: str | None) -> list[str]:
+class Tokens(list):
+    """The words of one field value, in order, with their set (``vocab``): most documents lack a searched
+    word, and a set lookup tells so without a scan of every position."""
+
+    __slots__ = ("vocab",)
+
+    def __init__(self, words: list[str]):
+        super().__init__(words)
+        self.vocab = frozenset(words)
+
+
+def tokenize_words(text: str | None) -> Tokens:
     """Lowercase alphanumeric words, in order (the stand-in's analyzer)."""
-    return _WORDS.findall((text or "").lower())
+    return Tokens(_WORDS.findall((text or "").lower()))
 
 
 @dataclass
@@ -554,16 +565,31 @@ def _word_eq(want: str, have: str, prefix: bool) -> bool:
 
 
 def _term_in(term: _Term, doc: list[str]) -> bool:
-    k = len(term.words)
-    for start in range(0, len(doc) - k + 1):
-        ok = True
-        for j, w in enumerate(term.words):
-            if not _word_eq(w, doc[start + j], term.prefix_last and j == k - 1):
-                ok = False
-                break
-        if ok:
+    """The term's words occur in ``doc`` adjacently, in order (the last one as a prefix if so marked)."""
+    words = term.words
+    k = len(words)
+    if k == 0:
+        return True
+    vocab = doc.vocab if isinstance(doc, Tokens) else frozenset(doc)
+    if k == 1:
+        if term.prefix_last:
+            return any(v.startswith(words[0]) for v in vocab)
+        return words[0] in vocab
+    exact = words[:-1] if term.prefix_last else words
+    if any(w not in vocab for w in exact):
+        return False
+    # a phrase: try each position of its first word (never a prefix: only the last word can be one)
+    first, start, n = words[0], 0, len(doc)
+    while True:
+        try:
+            start = doc.index(first, start)
+        except ValueError:
+            return False
+        if start + k > n:
+            return False
+        if all(_word_eq(w, doc[start + j], term.prefix_last and j == k - 1) for j, w in enumerate(words)):
             return True
-    return False
+        start += 1
 
 
 # --------------------------------------------------------------------------------------------

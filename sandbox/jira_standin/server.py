@@ -111,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if not profile_path:
         server.run(sockets=[sock])
         return 0
-    # Measuring the stand-in itself (bench/backlog.py --profile-standin): cProfile of the serving thread.
+    # Measuring the stand-in itself (JIRA_STANDIN_PROFILE=FILE): cProfile of the serving thread.
     import cProfile
-
     import signal
 
     # uvicorn re-raises a captured SIGTERM after its shutdown: make that an exception, so the stats are written
