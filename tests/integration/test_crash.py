@@ -1,0 +1,82 @@
+"""A real process death (SIGKILL) at the worst moments: right after Jira, the SMTP server or the IMAP
+server acted and before Jicket recorded it, or while a Jira request is in flight. No ``finally`` or
+exception handler runs, the dead run's task stays "running" in the metadata DB. The next runs must still
+end with exactly one issue per new mail, one comment per reply, one confirmation per ticket, and every
+mail moved out of the inbox, never before Jira has it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import CUSTOMER, ROOT, SUCCESS_FOLDER, deliver, make_mail, messages
+from tests.integration.test_scenarios import TAG
+
+HOOK_DIR = Path(__file__).parent / "crash_hook"
+
+KILL_POINTS = {
+    # name: JICKET_TEST_KILL_AT (module:Class.method:N[:during])
+    "after Jira created the 2nd issue": "jicket_ops.jira_writer:JiraWriter.create_issue:2",
+    "while Jira creates the 1st issue": "jicket_ops.jira_writer:JiraWriter.create_issue:1:during",
+    "after Jira added the 1st comment": "jicket_ops.jira_writer:JiraWriter.add_comment:1",
+    "after the 2nd confirmation was accepted": "jicket_ops.mailer:Mailer.send:2",
+    "after the 1st IMAP keyword store": "jicket_ops.mailbox:Mailbox.add_keywords:1",
+    "after the 3rd IMAP keyword store": "jicket_ops.mailbox:Mailbox.add_keywords:3",
+    "after the IMAP move": "jicket_ops.mailbox:Mailbox.move:1",
+}
+NEW = ["Printer on fire", "VPN down", "Password reset"]
+
+
+def killed_run(kill_at: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JICKET_TEST_KILL_AT": kill_at,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(HOOK_DIR), str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "airflow", "dags", "test", "jicket"], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=ROOT)
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sigkill_then_exactly_once(env, run_dag, point):
+    deliver(env, make_mail(subject="Existing"))
+    assert run_dag()[0] == "success"
+    run_dag()  # moves the confirmation's copy out of the inbox
+    ticket_id = TAG.match(env.jira.issues()[0]["fields"]["summary"]).group(1)
+    confirmations_before = len(messages(env, user=CUSTOMER))
+    for subject in NEW:
+        deliver(env, make_mail(subject=subject))
+    deliver(env, make_mail(subject=f"RE: [#JI-{ticket_id}] Existing", body="A reply."))
+    if "during" in KILL_POINTS[point]:
+        env.jira.configure(latency_ms=1000)
+
+    result = killed_run(KILL_POINTS[point])
+    assert result.returncode == -signal.SIGKILL and "crash_hook: SIGKILL" in result.stderr, (
+        f"the run was not killed at {point}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    env.jira.configure(latency_ms=0)
+    # Nothing may leave the inbox before Jira has it.
+    in_jira = {i["fields"]["summary"].split("] ", 1)[1] for i in env.jira.issues()}
+    existing = next(i for i in env.jira.issues() if i["fields"]["summary"].endswith("Existing"))
+    for moved in messages(env, SUCCESS_FOLDER):
+        subject = str(moved.message["Subject"])
+        if subject in NEW:
+            assert subject in in_jira, f"{subject!r} left the inbox before Jira had it"
+        if subject.startswith("RE: "):
+            assert existing["fields"]["comment"]["comments"], "the reply left the inbox before Jira had it"
+
+    assert run_dag()[0] == "success"
+    run_dag()  # moves the confirmations' copies out of the inbox
+
+    issues = env.jira.issues()
+    assert sorted(i["fields"]["summary"].split("] ", 1)[1] for i in issues) == sorted(["Existing", *NEW])
+    existing = next(i for i in issues if i["fields"]["summary"].endswith("Existing"))
+    assert len(existing["fields"]["comment"]["comments"]) == 1
+    confirmations = [m.message for m in messages(env, user=CUSTOMER)][confirmations_before:]
+    assert len(confirmations) == len(NEW), [str(m["Subject"]) for m in confirmations]
+    assert len({str(m["X-Jicket-HashID"]) for m in confirmations}) == len(NEW)
+    assert messages(env) == []
+    moved = sorted(str(m.message["Subject"]) for m in messages(env, SUCCESS_FOLDER)
+                   if not m.message["X-Jicket-HashID"])
+    assert moved == sorted(["Existing", *NEW, f"RE: [#JI-{ticket_id}] Existing"])
