@@ -26,19 +26,19 @@ FEED_CHARS = 64 * 1024
 DECODE_CHARS = 1024 * 1024  # encoded characters per decoded slice (a multiple of 4 once line ends are gone)
 _B64_BODY = re.compile(r"[A-Za-z0-9+/]*")
 _B64_LAST = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_NOT_LINE_END = re.compile(r"[^\r\n]")
+_PADDING_AND_LINE_ENDS = re.compile(r"[=\r\n]*")
 
 
-def message_from_bytes(raw: bytes, policy: Policy = email_policy.compat32) -> Message:
+def message_from_bytes(raw: bytes, policy: Policy = email_policy.compat32, *, feed_chars: int = FEED_CHARS) -> Message:
     """``email.message_from_bytes(raw, policy=policy)``, without a whole-mail ``str`` or ``StringIO``."""
     parser = FeedParser(policy=policy)
     view = memoryview(raw)
-    for start in range(0, len(raw), FEED_CHARS):
-        parser.feed(str(view[start:start + FEED_CHARS], "ascii", "surrogateescape"))
+    for start in range(0, len(raw), feed_chars):
+        parser.feed(str(view[start:start + feed_chars], "ascii", "surrogateescape"))
     return parser.close()
 
 
-def decode_base64(text: str) -> bytes | None:
+def decode_base64(text: str, *, slice_chars: int = DECODE_CHARS) -> bytes | None:
     """The bytes of a base64 body (line ends ignored), or None unless it is strictly valid base64.
 
     Strictly valid: only the base64 alphabet besides CR and LF, padding only at the very end, a length
@@ -47,11 +47,14 @@ def decode_base64(text: str) -> bytes | None:
     """
     out = io.BytesIO()
     carry = ""
-    for start in range(0, len(text), DECODE_CHARS):
-        end = start + DECODE_CHARS
+    for start in range(0, len(text), slice_chars):
+        end = start + slice_chars
         piece = carry + text[start:end].replace("\r", "").replace("\n", "")
-        if "=" in piece:  # padding: must be the end of the body (only line ends may follow)
-            if _NOT_LINE_END.search(text, end) or len(piece) % 4 or not _B64_LAST.fullmatch(piece):
+        if "=" in piece:  # padding: the end of the body (only more padding and line ends may follow)
+            if not _PADDING_AND_LINE_ENDS.fullmatch(text, end):
+                return None
+            piece += "=" * text.count("=", end)
+            if len(piece) % 4 or not _B64_LAST.fullmatch(piece):
                 return None
             out.write(binascii.a2b_base64(piece))
             return out.getvalue()
