@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         env = airflow_env(work / "airflow", stack, JICKET_ATTACHMENT_MAX_BYTES="100M", JICKET_TASK_RETRIES="1",
                           JICKET_RETRY_DELAY="5")
         with Standalone(work / "airflow", env) as airflow:
-            with TaskRssSampler() as sampler:
+            with TaskRssSampler(root=airflow.proc.pid) as sampler:
                 started = time.monotonic()
                 airflow.cli("dags", "trigger", "jicket")
                 airflow.wait("the run to finish", lambda: [r for r in airflow.runs()

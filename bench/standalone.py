@@ -196,11 +196,16 @@ class TaskRssSampler:
     A task process is forked by a LocalExecutor worker (titled ``airflow worker -- LocalExecutor...``, the
     supervisor) and renames itself once it starts; titles are therefore read again at every sample, and
     a process counts as the task's once it carries the task instance id.
+
+    ``root``: only processes descending from this one (the ``airflow standalone`` process) count -- another
+    Airflow on the same machine (a concurrent benchmark or CI run) has ``airflow worker`` processes too.
     """
 
-    def __init__(self, interval: float = 0.02):
+    def __init__(self, interval: float = 0.02, root: int | None = None):
         self.interval = interval
+        self.root = root
         self.peaks: dict[int, dict] = {}
+        self._ours: dict[int, bool] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -220,7 +225,7 @@ class TaskRssSampler:
                 pid = int(entry.name)
                 try:
                     title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
-                    if not title.startswith(b"airflow worker -- "):
+                    if not title.startswith(b"airflow worker -- ") or not self._descends(pid):
                         continue
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:
@@ -236,6 +241,30 @@ class TaskRssSampler:
                         known["hwm_kb"] = max(known["hwm_kb"], int(line.split()[1]))
                         break
             self._stop.wait(self.interval)
+
+    def _descends(self, pid: int) -> bool:
+        """Whether ``pid`` is ``root`` or below it (remembered: a process keeps its ancestry)."""
+        if self.root is None:
+            return True
+        if pid not in self._ours:
+            chain: list[int] = []
+            current, ours = pid, False
+            while current > 1 and current not in self._ours:
+                if current == self.root:
+                    ours = True
+                    break
+                chain.append(current)
+                try:
+                    stat = Path(f"/proc/{current}/stat").read_text()
+                except OSError:
+                    break
+                current = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state: the parent
+            else:
+                ours = self._ours.get(current, False)
+            for known in chain:
+                self._ours[known] = ours
+            self._ours[pid] = ours
+        return self._ours[pid]
 
     def by_task(self, airflow: Standalone) -> dict[str, float]:
         """Peak RSS in MB per task id (the highest over its runs and tries)."""
