@@ -6,7 +6,8 @@
 own (titled ``airflow worker -- <task instance id>``). While one run drains an inbox holding one mail of
 MAIL_MB megabytes (a random, incompressible attachment: the worst case for every copy made of it) and
 OTHERS ordinary mails, a sampler reads each task process's ``VmHWM`` (the kernel's high-water mark of
-its resident set) every 20 ms; the task instance ids are then named from the metadata DB.
+its resident set) every 20 ms; the task instance ids are then named from the metadata DB. Only processes
+below this benchmark's ``airflow standalone`` count (another Airflow may run on the machine).
 
 The attachment is uploaded to Jira (JICKET_ATTACHMENT_MAX_BYTES and the stand-in's limit raised to
 100 MB): fetching, parsing, and uploading it are all in the measured peak. RSS counts the pages a task
