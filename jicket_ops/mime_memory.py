@@ -23,7 +23,7 @@ from email.message import Message
 from email.policy import Policy
 
 FEED_CHARS = 64 * 1024
-DECODE_CHARS = 1024 * 1024  # encoded characters per decoded slice (a multiple of 4 once line ends are gone)
+DECODE_CHARS = 1024 * 1024  # encoded characters decoded at a time (what is left of a 4-character group waits)
 _B64_BODY = re.compile(r"[A-Za-z0-9+/]*")
 _B64_LAST = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _PADDING_AND_LINE_ENDS = re.compile(r"[=\r\n]*")
