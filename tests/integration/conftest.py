@@ -8,6 +8,7 @@ Jira. Runs use ``dag.test()`` in this process (the in-process execution API is b
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.stack import CUSTOMER, HELPDESK, SUCCESS_FOLDER, SandboxStack
+from sandbox.stack import CUSTOMER, HELPDESK, JIRA_PROJECT, JIRA_USER, SUCCESS_FOLDER, SandboxStack
 
 ROOT = Path(__file__).resolve().parents[2]
 STAFF = "staff@example.test"
@@ -124,3 +125,39 @@ def wait_for_messages(stack, count: int, folder: str = "INBOX", user: str = HELP
 
 __all__ = ["CUSTOMER", "HELPDESK", "OPS", "STAFF", "SUCCESS_FOLDER", "make_mail", "deliver", "messages",
            "wait_for_messages", "load_dag"]
+
+
+@pytest.fixture()
+def cloud_jira(env, monkeypatch):
+    """A Jira Cloud stand-in in place of the stack's Data Center one, for one test.
+
+    Jicket signs in as Cloud wants it: the account's e-mail address and an API token.
+    """
+    from sandbox.jira_standin import JiraStandin
+
+    with JiraStandin(mode="cloud", user=JIRA_USER, password=env.jira.password, project=JIRA_PROJECT,
+                     host=env.host, port=0) as jira:
+        account = next(u for u in jira.state()["users"] if u["name"] == JIRA_USER)
+        token = "api-token-" + env.jira.password
+        jira.add_users({"name": JIRA_USER, "email": account["email"], "password": jira.password, "api_token": token})
+        monkeypatch.setenv("AIRFLOW_CONN_JICKET_JIRA", json.dumps({
+            "conn_type": "jira", "host": jira.url, "login": account["email"], "password": token,
+            "extra": {"cloud": True, "verify": True}}))
+        yield jira
+        assert jira.violations() == [], "the Cloud stand-in saw requests or responses that break the spec"
+
+
+@pytest.fixture(params=["dc", "cloud"])
+def jira_flavour(request, env):
+    """Runs a test against Jira Data Center (the stack's stand-in) and Jira Cloud; ``env.jira`` is the one in use."""
+    if request.param == "dc":
+        yield "dc"
+        return
+    cloud = request.getfixturevalue("cloud_jira")
+    data_center, env.jira = env.jira, cloud
+    try:
+        yield "cloud"
+    finally:
+        env.jira = data_center
+    assert cloud.requests_log(), "Jicket never called the Cloud stand-in"
+    assert data_center.requests_log() == [], "Jicket called the Data Center stand-in in a Cloud test"

@@ -13,12 +13,11 @@ import json
 import re
 from collections import Counter
 
-import pytest
 import requests
 
 from jicket_ops.parsing import message_id_key, parse_mail
 from jicket_ops.rendering import attachment_intent, mail_marker, markers_in
-from sandbox.stack import JIRA_PROJECT, JIRA_USER
+from sandbox.stack import JIRA_PROJECT
 from tests.corpus.expectations import MAILS, MANIFEST, raw_of, text_problems, upload_problems
 from tests.corpus.generate import blob
 from tests.integration.conftest import CUSTOMER, HELPDESK, SUCCESS_FOLDER, deliver, make_mail, messages
@@ -172,26 +171,6 @@ def run_corpus(stack_jira, stack, run_dag, monkeypatch, tmp_path) -> dict:
 
 def test_corpus_through_the_dag_on_jira_data_center(env, run_dag, monkeypatch, tmp_path):
     run_corpus(env.jira, env, run_dag, monkeypatch, tmp_path)
-
-
-@pytest.fixture()
-def cloud_jira(env, monkeypatch):
-    """A Jira Cloud stand-in in place of the stack's Data Center one, for one test.
-
-    Jicket signs in as Cloud wants it: the account's e-mail address and an API token.
-    """
-    from sandbox.jira_standin import JiraStandin
-
-    with JiraStandin(mode="cloud", user=JIRA_USER, password=env.jira.password, project=JIRA_PROJECT,
-                     host=env.host, port=0) as jira:
-        account = next(u for u in jira.state()["users"] if u["name"] == JIRA_USER)
-        token = "api-token-" + env.jira.password
-        jira.add_users({"name": JIRA_USER, "email": account["email"], "password": jira.password, "api_token": token})
-        monkeypatch.setenv("AIRFLOW_CONN_JICKET_JIRA", json.dumps({
-            "conn_type": "jira", "host": jira.url, "login": account["email"], "password": token,
-            "extra": {"cloud": True, "verify": True}}))
-        yield jira
-        assert jira.violations() == [], "the Cloud stand-in saw requests or responses that break the spec"
 
 
 def test_corpus_through_the_dag_on_jira_cloud(env, cloud_jira, run_dag, monkeypatch, tmp_path):

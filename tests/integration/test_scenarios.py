@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from tests.integration.conftest import (
     CUSTOMER,
     HELPDESK,
@@ -17,6 +19,9 @@ from tests.integration.conftest import (
 )
 
 TAG = re.compile(r"\[#JI-([A-Z0-9]+)\]")
+
+# Every scenario runs against Jira Data Center and Jira Cloud.
+pytestmark = pytest.mark.usefixtures("jira_flavour")
 
 
 def only_issue(stack):
