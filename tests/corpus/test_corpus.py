@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +104,17 @@ def test_cli_prints_one_object_per_file_and_imports_no_airflow(tmp_path):
     assert result.returncode == 1, result.stderr[-2000:]
     assert "JICKET_JIRA_PROJECT is not set" in result.stderr
     assert all("route" in line for line in lines[:-1])
+
+
+def test_console_script_is_installed_and_inspects(tmp_path):
+    """`jicket-inspect` as scripts/setup-venv.sh installs it (pyproject's [project.scripts])."""
+    script = Path(sys.executable).with_name("jicket-inspect")
+    assert script.exists(), f"{script} is missing: scripts/setup-venv.sh installs the project"
+    entry = MAILS[0]
+    result = subprocess.run([str(script), str(HERE / "mails" / entry["file"]), "--project", "HD",
+                             "--ticket-address", "help@example.test"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["subject"] == "Drucker druckt nicht"
 
 
 def test_main_exit_zero_when_every_file_was_inspected(capsys):
