@@ -33,7 +33,9 @@ def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> di
         "own_mail": len(routed.get("own_mail") or []),
         "confirmations": len(confirmed.get("sent") or []),
         "moved": len(moved.get("moved") or []),
+        "quarantined": len(moved.get("quarantined") or []),
         "tickets": sorted({r["issue_key"] for r in results if r["issue_key"]}),
+        "ticket_ids": sorted({r["ticket_id"] for r in results if r.get("ticket_id")}),
         "failed_stages": sorted(stage for stage, state in states.items() if state in FAILED_STATES),
     }
 
