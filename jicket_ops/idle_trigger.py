@@ -31,6 +31,7 @@ from urllib.parse import quote as url_quote
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from jicket_ops.imap_names import modified_utf7
 from jicket_ops.tls import ssl_context, truthy
 
 DONE_KEYWORD = "$JicketDone"  # mailbox.DONE; not imported from there (it pulls in the IMAP provider)
@@ -55,29 +56,6 @@ def astring(text: str) -> bytes | tuple[bytes, bytes]:
     if raw.isascii() and not any(c in raw for c in b"\r\n\0"):
         return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     return b"{%d}" % len(raw), raw
-
-
-def encode_folder(name: str) -> str:
-    """Modified UTF-7 (RFC 3501 5.1.3), unquoted."""
-    import base64
-
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            utf16 = "".join(pending).encode("utf-16-be")
-            out.append("&" + base64.b64encode(utf16).decode().rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            pending.append(ch)
-    flush()
-    return "".join(out)
 
 
 class AsyncImap:
@@ -182,7 +160,7 @@ class AsyncImap:
     async def examine(self, folder: str) -> dict[str, int]:
         """EXAMINE (read-only SELECT): ``{"exists", "uidvalidity", "uidnext"}``."""
         found = {"exists": 0, "uidvalidity": 0, "uidnext": 0}
-        for line in await self.command("EXAMINE", astring(encode_folder(folder))):
+        for line in await self.command("EXAMINE", astring(modified_utf7(folder))):
             if match := _EXISTS.match(line):
                 found["exists"] = int(match.group(1))
             elif match := _UIDVALIDITY.search(line):

@@ -11,7 +11,6 @@ another folder (RFC 3501 2.3.2). That is Jicket's only state besides Jira:
 
 from __future__ import annotations
 
-import base64
 import imaplib
 import re
 from collections.abc import Iterable, Iterator
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from airflow.providers.imap.hooks.imap import ImapHook
 
 from jicket_ops.errors import FolderMissingError, MailboxCapabilityError, MailboxError
+from jicket_ops.imap_names import modified_utf7, quote
 from jicket_ops.parsing import ROUTING_HEADERS
 from jicket_ops.tls import ssl_context, truthy
 
@@ -74,30 +74,9 @@ class JicketImapHook(ImapHook):
         return client
 
 
-def quote(text: str) -> str:
-    """An IMAP quoted string (folder names, search keys)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def encode_folder(name: str) -> str:
-    """Modified UTF-7 (RFC 3501 5.1.3), quoted: how IMAP spells non-ASCII folder names."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            utf16 = "".join(pending).encode("utf-16-be")
-            out.append("&" + base64.b64encode(utf16).decode().rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7E:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            pending.append(ch)
-    flush()
-    return quote("".join(out))
+    """A folder name as IMAP commands take it: modified UTF-7, quoted."""
+    return quote(modified_utf7(name))
 
 
 def uid_sets(uids: Iterable[int], batch: int = UID_BATCH) -> Iterator[str]:
