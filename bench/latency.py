@@ -17,6 +17,7 @@ and the breakdown's medians.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from bench.common import airflow_env, machine, make_mail, save, start_stack
 from bench.standalone import Standalone, parse_ts
+
+TO_ISSUE = ("fetch", "filter_mails", "route", "write_to_jira")  # the tasks between a mail and its issue
 
 
 def inbox_empty(stack) -> bool:
@@ -47,7 +50,7 @@ def probe(stack, airflow: Standalone, n: int, timeout: float = 120.0) -> dict:
             break
         time.sleep(0.1)
     return {"n": n, "subject": subject, "sent": sent, "appended": appended, "issue_at": issue_at,
-            "latency_s": round(issue_at - sent, 2) if issue_at else None}
+            "latency_s": round(issue_at - sent, 2) if issue_at else None, "load": round(os.getloadavg()[0], 2)}
 
 
 def settle(stack, airflow: Standalone, timeout: float = 180.0) -> None:
@@ -86,6 +89,11 @@ def breakdown(airflow: Standalone, probes: list[dict]) -> None:
             p["write_done_s"] = round(parse_ts(write["end"]) - p["sent"], 2)
         p["task_s"] = {t: round((parse_ts(v["end"]) or 0) - (parse_ts(v["start"]) or 0), 2)
                        for t, v in tis.items() if v.get("end") and v.get("start")}
+        # when each task was queued, started and ended, in seconds since the mail arrived: the gaps between
+        # one task's end and the next one's start are the scheduler's and the executor's (a process per task)
+        p["task_timeline_s"] = {t: {k: round(parse_ts(v[k]) - p["sent"], 2) for k in ("queued", "start", "end")
+                                    if v.get(k)} for t, v in tis.items()}
+        p["in_tasks_s"] = round(sum(p["task_s"].get(t, 0) for t in TO_ISSUE), 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [p["latency_s"] for p in probes if p["latency_s"] is not None]
     median = statistics.median(latencies) if latencies else None
     parts = {}
-    for key in ("idle_notice_s", "event_recorded_s", "run_queued_s", "run_started_s", "write_done_s"):
+    for key in ("idle_notice_s", "event_recorded_s", "run_queued_s", "run_started_s", "write_done_s", "in_tasks_s"):
         values = [p[key] for p in probes if key in p]
         if values:
             parts[key] = round(statistics.median(values), 2)
     task_medians = {}
-    for task in ("fetch", "filter_mails", "route", "write_to_jira"):
+    for task in TO_ISSUE:
         values = [p["task_s"][task] for p in probes if task in p.get("task_s", {})]
         if values:
             task_medians[task] = round(statistics.median(values), 2)
@@ -139,13 +147,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   medians since the mail arrived: trigger saw it {parts.get('idle_notice_s')} s, asset event "
           f"{parts.get('event_recorded_s')} s, run queued {parts.get('run_queued_s')} s, run started "
           f"{parts.get('run_started_s')} s, write_to_jira done {parts.get('write_done_s')} s")
-    print(f"   task durations (median): {task_medians}")
+    print(f"   task durations (median): {task_medians}; in those four tasks {parts.get('in_tasks_s')} s of the "
+          f"{parts.get('write_done_s')} s, the rest is detection, scheduling and a process start per task")
+    print(f"   load average at the probes: {[p['load'] for p in probes]}")
     print(f"   runs: {len(runs)} ({', '.join(sorted({r['run_type'] for r in runs}))}); missing issues: "
           f"{sum(1 for p in probes if p['latency_s'] is None)}")
     path = save("latency", {"machine": info, "probes": probes, "median_s": median, "latencies": latencies,
                             "breakdown_medians": parts, "task_medians": task_medians,
                             "runs": len(runs), "mode": "airflow standalone, JICKET_IMAP_IDLE=true"})
     print(f"results: {path}  (work directory {work})")
+    try:
+        from bench.plot import draw
+
+        print(f"plot: {draw()}")
+    except ImportError as exc:  # matplotlib comes with requirements-dev.txt
+        print(f"plot not drawn: {exc}")
     return 0
 
 
