@@ -319,6 +319,8 @@ def test_end_to_end_postgresql(scratch, stack):
         assert [line.split(":")[0] for line in run.task_results("Install PostgreSQL")] in (["ok"], ["changed"]), run.log
         assert postmaster_start_time() == server_started, "the running PostgreSQL server was restarted"
         assert run.task_results("Start supervisord") == ["changed: [localhost]"], run.log
+        # The role waited for the api-server's Execution API before handing over (first request is slow).
+        assert run.task_results("Wait until the API server's Execution API answers") == ["ok: [localhost]"], run.log
         cfg = (deployment.config_dir / "airflow.cfg").read_text()
         assert f"@127.0.0.1:5432/jicket_e2e_{suffix}" in cfg
     finally:
