@@ -82,7 +82,7 @@ def draw(out: Path = OUT, results: Path = RESULTS) -> Path:
                           xytext=(0, -30), ha="center", fontsize=8)
         left.set_xscale("log")
         left.set_xticks(series["size"], [str(s) for s in series["size"]])
-        left.set_ylim(bottom=0)
+        left.set_ylim(0, max(series["ideal"] + series["measured"]) * 1.3)
         left.legend(fontsize=8, loc="upper left")
     else:
         left.text(0.5, 0.5, "no backlog results yet\n(python -m bench.backlog)", ha="center", va="center",
@@ -95,20 +95,22 @@ def draw(out: Path = OUT, results: Path = RESULTS) -> Path:
     if latency and latency_series(latency)["latencies"]:
         series = latency_series(latency)
         values = series["latencies"]
-        right.hist(values, bins=max(5, min(20, len(values))), color="tab:blue", alpha=0.6,
-                   label=f"{len(values)} probe mails")
-        right.axvline(LATENCY_TARGET_S, color="tab:red", linestyle="--", label=f"target {LATENCY_TARGET_S:g} s")
-        if series["median"] is not None:
-            right.axvline(series["median"], color="black", label=f"median {series['median']:.1f} s")
+        # each probe (a box plot and the dots), and below it the median broken down into its steps
+        right.boxplot([values], positions=[1], orientation="horizontal", widths=0.35, showfliers=False)
+        jitter = [1 + 0.12 * ((k * 7) % 5 - 2) / 2 for k in range(len(values))]
+        right.scatter(values, jitter, s=18, color="tab:blue", alpha=0.7, zorder=3,
+                      label=f"{len(values)} probe mails, median {series['median']:.1f} s")
+        previous = 0.0
         for n, (label, at) in enumerate(series["steps"]):
-            right.axvline(at, color=f"C{n + 2}", linestyle=":", label=f"median {label}: {at:.1f} s")
-        right.set_xlim(left=0)
+            right.barh(0, at - previous, left=previous, height=0.35, color=f"C{n + 1}", alpha=0.8,
+                       label=f"until {label}: {at:.1f} s (median)")
+            previous = at
+        right.axvline(LATENCY_TARGET_S, color="tab:red", linestyle="--", label=f"target {LATENCY_TARGET_S:g} s")
+        right.set_yticks([0, 1], ["median,\nby step", "each\nprobe"])
+        right.set_ylim(-0.6, 2.2)
+        right.set_xlim(0, max(LATENCY_TARGET_S, max(values)) * 1.08)
         right.legend(fontsize=8, loc="upper right")
-    else:
-        right.text(0.5, 0.5, "no latency results yet\n(python -m bench.latency)", ha="center", va="center",
-                   transform=right.transAxes)
     right.set_xlabel("seconds from the mail's arrival to its Jira issue")
-    right.set_ylabel("probe mails")
     right.set_title("Event-driven mode (IMAP IDLE trigger, airflow standalone): latency", fontsize=10)
     right.grid(True, alpha=0.3)
 
