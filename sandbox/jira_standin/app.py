@@ -52,6 +52,7 @@ class Out:
     payload: Any = None  # JSON-able, or bytes with content_type
     content_type: str = JSON_CT
     headers: dict = field(default_factory=dict)
+    encoded: tuple[bytes, str] | None = field(default=None, repr=False)  # the body once encoded (validated, sent)
 
 
 @dataclass
@@ -432,11 +433,14 @@ class StandinApp:
 
     @staticmethod
     def _encode(out: Out) -> tuple[bytes, str]:
-        if out.payload is None:
-            return b"", ""
-        if isinstance(out.payload, bytes):
-            return out.payload, out.content_type
-        return json.dumps(out.payload).encode(), out.content_type
+        if out.encoded is None:
+            if out.payload is None:
+                out.encoded = b"", ""
+            elif isinstance(out.payload, bytes):
+                out.encoded = out.payload, out.content_type
+            else:
+                out.encoded = json.dumps(out.payload).encode(), out.content_type
+        return out.encoded
 
     async def _send(self, out: Out, scope, receive, send) -> None:
         data, ct = self._encode(out)
