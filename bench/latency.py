@@ -66,24 +66,29 @@ def settle(stack, airflow: Standalone, timeout: float = 180.0) -> None:
 
 
 def breakdown(airflow: Standalone, probes: list[dict]) -> None:
-    """Attach, per probe: the event that announced it, the run it started, when write_to_jira ended."""
+    """Attach, per probe: the event that announced it, the run that took it, when write_to_jira ended.
+
+    The run that took a probe is the first whose fetch started after the mail was in the inbox: usually the
+    asset-triggered run its event queued, sometimes a scheduled run (the fallback timetable) that was about to
+    start anyway; the event then queues a run that finds nothing.
+    """
     events = airflow.asset_events()
-    runs = airflow.runs()
+    runs = [{**r, "tis": airflow.task_instances(r["run_id"])} for r in airflow.runs()]
     for p in probes:
         event = next((e for e in events if (e["extra"].get("payload") or {}).get("detected_at", 0) >= p["sent"]),
                      None)
-        if event is None:
-            continue
-        detected = event["extra"]["payload"]["detected_at"]
-        p["idle_notice_s"] = round(detected - p["sent"], 2)
-        p["event_recorded_s"] = round((parse_ts(event["timestamp"]) or detected) - p["sent"], 2)
-        run = next((r for r in runs if (parse_ts(r["queued_at"]) or 0) >= detected - 1.0), None)
+        if event is not None:
+            detected = event["extra"]["payload"]["detected_at"]
+            p["idle_notice_s"] = round(detected - p["sent"], 2)
+            p["event_recorded_s"] = round((parse_ts(event["timestamp"]) or detected) - p["sent"], 2)
+        fetched = [r for r in runs if (parse_ts((r["tis"].get("fetch") or {}).get("start")) or 0) >= p["appended"]]
+        run = min(fetched, key=lambda r: parse_ts(r["tis"]["fetch"]["start"]), default=None)
         if run is None:
             continue
+        tis = run["tis"]
         p["run_type"] = run["run_type"]
-        p["run_queued_s"] = round(parse_ts(run["queued_at"]) - p["sent"], 2)
+        p["run_queued_s"] = round((parse_ts(run["queued_at"]) or 0) - p["sent"], 2)
         p["run_started_s"] = round((parse_ts(run["start_date"]) or 0) - p["sent"], 2)
-        tis = airflow.task_instances(run["run_id"])
         write = tis.get("write_to_jira") or {}
         if write.get("end"):
             p["write_done_s"] = round(parse_ts(write["end"]) - p["sent"], 2)
@@ -150,11 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   task durations (median): {task_medians}; in those four tasks {parts.get('in_tasks_s')} s of the "
           f"{parts.get('write_done_s')} s, the rest is detection, scheduling and a process start per task")
     print(f"   load average at the probes: {[p['load'] for p in probes]}")
+    taken_by: dict[str, int] = {}
+    for p in probes:
+        taken_by[str(p.get("run_type"))] = taken_by.get(str(p.get("run_type")), 0) + 1
+    print(f"   probes taken by runs of type {taken_by}")
     print(f"   runs: {len(runs)} ({', '.join(sorted({r['run_type'] for r in runs}))}); missing issues: "
           f"{sum(1 for p in probes if p['latency_s'] is None)}")
     path = save("latency", {"machine": info, "probes": probes, "median_s": median, "latencies": latencies,
                             "breakdown_medians": parts, "task_medians": task_medians,
-                            "runs": len(runs), "mode": "airflow standalone, JICKET_IMAP_IDLE=true"})
+                            "runs": len(runs), "probes_taken_by_run_type": taken_by,
+                            "mode": "airflow standalone, JICKET_IMAP_IDLE=true"})
     print(f"results: {path}  (work directory {work})")
     try:
         from bench.plot import draw
