@@ -40,6 +40,21 @@ def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> di
     }
 
 
+def summary_line(summary: dict) -> str:
+    """The summary as one line an operator reads at a glance in the XCom tab (pure)."""
+    counts = ", ".join(f"{label} {summary[key]}" for key, label in (
+        ("fetched", "fetched"), ("new", "new"), ("replies", "replies"), ("already_in_jira", "already in Jira"),
+        ("would_write", "would write"), ("filtered", "filtered"), ("own_mail", "own mail"),
+        ("confirmations", "confirmations"), ("moved", "moved"), ("quarantined", "quarantined"),
+        ("failed", "failed")))
+    line = f"{'dry run' if summary['dry_run'] else 'run'} ({summary['mode']}): {counts}"
+    if summary["tickets"]:
+        line += "; issues " + ", ".join(summary["tickets"])
+    if summary["failed_stages"]:
+        line += "; FAILED stages " + ", ".join(summary["failed_stages"])
+    return line
+
+
 def summarize_run(context) -> dict:
     from airflow.sdk.exceptions import AirflowException
 
@@ -54,6 +69,8 @@ def summarize_run(context) -> dict:
         states = {stage: ("success" if outputs[stage] is not None else "failed") for stage in STAGES}
     summary = build_summary(outputs, states)
     log.info("run summary: %s", summary)
+    # Beside the return value (a JSON object the XCom tab shows folded): the same as one readable line.
+    ti.xcom_push(key="summary", value=summary_line(summary))
     emit_metrics(summary)
     if summary["failed_stages"]:
         raise AirflowException(f"stages failed: {', '.join(summary['failed_stages'])}; summary: {summary}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jicket_ops.summary import build_summary
+from jicket_ops.summary import build_summary, summary_line
 
 STATES_OK = {s: "success" for s in ("fetch", "filter_mails", "route", "write_to_jira", "confirm", "move")}
 
@@ -33,3 +33,16 @@ def test_a_stage_without_output_counts_nothing_and_is_named_when_failed():
     summary = build_summary({"fetch": {"mails": [{"uid": 1}]}, "write_to_jira": None}, states)
     assert summary["new"] == 0 and summary["fetched"] == 1 and summary["quarantined"] == 0
     assert summary["failed_stages"] == ["confirm", "write_to_jira"]
+
+
+def test_summary_line_reads_at_a_glance():
+    summary = build_summary({"fetch": {"mails": [{"uid": 1}], "request": {"mode": "rescan", "dry_run": True}},
+                             "write_to_jira": {"results": [
+                                 {"uid": 1, "action": "would_create", "ticket_id": "ZOZ2P6", "issue_key": ""}]}},
+                            {**STATES_OK, "move": "failed"})
+    assert summary_line(summary) == (
+        "dry run (rescan): fetched 1, new 0, replies 0, already in Jira 0, would write 1, filtered 0, own mail 0, "
+        "confirmations 0, moved 0, quarantined 0, failed 0; FAILED stages move")
+    assert summary_line(build_summary({"write_to_jira": {"results": [
+        {"uid": 1, "action": "created", "ticket_id": "A", "issue_key": "HD-7"}]}}, STATES_OK)).endswith(
+        "; issues HD-7")
