@@ -189,7 +189,7 @@ def program_pids(deployment: Deployment) -> dict[str, str]:
 
 
 def run_end_to_end(deployment: Deployment, stack: dict, db_vars: dict, *, role_starts_supervisord: bool,
-                   reconfigure: bool = False) -> Run:
+                   reconfigure: bool = False, inventories: tuple[Path, ...] = (), programs: int = 4) -> Run:
     """Converge, start, trigger, check the issue; with ``reconfigure``, converge a changed airflow.cfg into the
     running deployment and see the handlers restart every component; stop."""
     timings = {}
@@ -198,7 +198,8 @@ def run_end_to_end(deployment: Deployment, stack: dict, db_vars: dict, *, role_s
 
     def converge(label: str, **more_vars) -> Run:
         return deployment.converge(label, more_vars=db_vars | {"jicket_supervisor_start": role_starts_supervisord}
-                                   | more_vars, vault_ids=(("e2e", password_file),), var_files=(secrets_file,))
+                                   | more_vars, vault_ids=(("e2e", password_file),), var_files=(secrets_file,),
+                                   inventories=inventories)
 
     run = converge("e2e")
     timings["converge"] = run.seconds
@@ -258,7 +259,7 @@ def run_end_to_end(deployment: Deployment, stack: dict, db_vars: dict, *, role_s
 
         if reconfigure:
             before = program_pids(deployment)
-            assert len(before) == 4, supervisorctl(deployment, "status").stdout
+            assert len(before) == programs, supervisorctl(deployment, "status").stdout
             again = converge("e2e-reconfigure", jicket_airflow_config_extra={"logging": {"logging_level": "INFO"}})
             assert again.rc == 0, again.describe()
             assert again.task_results("Restart the components under supervisord") == ["changed: [localhost]"], \
@@ -328,3 +329,38 @@ def test_end_to_end_postgresql(scratch, stack):
         for sql in (f'DROP DATABASE IF EXISTS "jicket_e2e_{suffix}"', f'DROP ROLE IF EXISTS "jicket_e2e_{suffix}"'):
             run_logged(["runuser", "-u", "postgres", "--", "psql", "-X", "-d", "postgres", "-c", sql],
                        deployment.logs / "cleanup.log", timeout=60, cwd=Path("/"))
+
+
+def test_end_to_end_celery(scratch, stack):
+    """The production shape on one host: CeleryExecutor with RabbitMQ as the broker, PostgreSQL as the metadata
+    DB and result backend, the host in jicket_workers too, so a Celery worker runs the DAG's tasks."""
+    suffix = uuid.uuid4().hex[:10]
+    deployment = scratch.deployment("e2e-celery")
+    inventory = deployment.prefix.parent / "e2e-celery-inventory.yml"
+    inventory.write_text("all:\n  children:\n    jicket_workers:\n      hosts:\n        localhost:\n")
+    vhost = f"jicket_e2e_{suffix}"
+    rabbitmq(["add_vhost", vhost])
+    rabbitmq(["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
+    db_vars = {
+        "jicket_executor": "CeleryExecutor",
+        "jicket_celery_broker_url": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+        "jicket_db_backend": "postgresql",
+        "jicket_postgresql_install": True,
+        "jicket_postgresql_database": f"jicket_e2e_{suffix}",
+        "jicket_postgresql_user": f"jicket_e2e_{suffix}",
+    }
+    try:
+        run_end_to_end(deployment, stack, db_vars, role_starts_supervisord=True, inventories=(inventory,))
+        worker_log = "\n".join(tail(log, 200000) for log in deployment.log_dir.glob("*celery*"))
+        # The tasks ran on the Celery worker: it received and finished them.
+        for task in ("fetch", "write_to_jira", "summarize"):
+            assert f"'task_id': '{task}'" in worker_log or f"task_id={task}" in worker_log, worker_log[-4000:]
+    finally:
+        stop_supervisord(deployment)
+        rabbitmq(["delete_vhost", vhost])
+
+
+def rabbitmq(args: list[str]) -> None:
+    """rabbitmqctl (the machine's RabbitMQ, guest/guest)."""
+    result = subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

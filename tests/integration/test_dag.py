@@ -93,3 +93,11 @@ def test_dag_file_imports_nothing_heavy():
     assert not [m for m in loaded if not m.startswith("jicket_ops")], loaded
     assert set(loaded) <= {"jicket_ops", "jicket_ops.config", "jicket_ops.errors", "jicket_ops.filters",
                            "jicket_ops.ticket_ids"}
+
+
+def test_celery_executor_loads_with_the_pinned_celery():
+    """The production executor imports with constraints.txt's celery (5.7 broke apache-airflow-providers-celery)."""
+    from airflow.providers.celery.executors import celery_executor_utils
+    from airflow.providers.celery.executors.celery_executor import CeleryExecutor
+
+    assert CeleryExecutor.__name__ == "CeleryExecutor" and celery_executor_utils.app is not None
