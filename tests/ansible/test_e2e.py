@@ -326,9 +326,14 @@ def test_end_to_end_postgresql(scratch, stack):
         assert f"@127.0.0.1:5432/jicket_e2e_{suffix}" in cfg
     finally:
         stop_supervisord(deployment)
-        for sql in (f'DROP DATABASE IF EXISTS "jicket_e2e_{suffix}"', f'DROP ROLE IF EXISTS "jicket_e2e_{suffix}"'):
-            run_logged(["runuser", "-u", "postgres", "--", "psql", "-X", "-d", "postgres", "-c", sql],
-                       deployment.logs / "cleanup.log", timeout=60, cwd=Path("/"))
+        drop_database(deployment, f"jicket_e2e_{suffix}")
+
+
+def drop_database(deployment: Deployment, name: str) -> None:
+    """Drop a test's database and role (named alike) from the machine's PostgreSQL."""
+    for sql in (f'DROP DATABASE IF EXISTS "{name}"', f'DROP ROLE IF EXISTS "{name}"'):
+        run_logged(["runuser", "-u", "postgres", "--", "psql", "-X", "-d", "postgres", "-c", sql],
+                   deployment.logs / "cleanup.log", timeout=60, cwd=Path("/"))
 
 
 def test_end_to_end_celery(scratch, stack):
@@ -358,6 +363,7 @@ def test_end_to_end_celery(scratch, stack):
     finally:
         stop_supervisord(deployment)
         rabbitmq(["delete_vhost", vhost])
+        drop_database(deployment, f"jicket_e2e_{suffix}")
 
 
 def rabbitmq(args: list[str]) -> None:
