@@ -336,19 +336,25 @@ def drop_database(deployment: Deployment, name: str) -> None:
                    deployment.logs / "cleanup.log", timeout=60, cwd=Path("/"))
 
 
-def test_end_to_end_celery(scratch, stack):
-    """The production shape on one host: CeleryExecutor with RabbitMQ as the broker, PostgreSQL as the metadata
-    DB and result backend, the host in jicket_workers too, so a Celery worker runs the DAG's tasks."""
+@pytest.mark.parametrize("broker", ["rabbitmq", "redis"])
+def test_end_to_end_celery(scratch, stack, broker):
+    """The production shape on one host: CeleryExecutor with the machine's RabbitMQ or Redis as the broker,
+    PostgreSQL as the metadata DB and result backend, the host in jicket_workers too, so a Celery worker runs
+    the DAG's tasks."""
     suffix = uuid.uuid4().hex[:10]
-    deployment = scratch.deployment("e2e-celery")
-    inventory = deployment.prefix.parent / "e2e-celery-inventory.yml"
+    deployment = scratch.deployment(f"e2e-celery-{broker}")
+    inventory = deployment.prefix.parent / f"e2e-celery-{broker}-inventory.yml"
     inventory.write_text("all:\n  children:\n    jicket_workers:\n      hosts:\n        localhost:\n")
     vhost = f"jicket_e2e_{suffix}"
-    rabbitmq(["add_vhost", vhost])
-    rabbitmq(["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
+    if broker == "rabbitmq":
+        rabbitmq(["add_vhost", vhost])
+        rabbitmq(["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"])
+        broker_url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    else:
+        broker_url = "redis://127.0.0.1:6379/9"
     db_vars = {
         "jicket_executor": "CeleryExecutor",
-        "jicket_celery_broker_url": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+        "jicket_celery_broker_url": broker_url,
         "jicket_db_backend": "postgresql",
         "jicket_postgresql_install": True,
         "jicket_postgresql_database": f"jicket_e2e_{suffix}",
@@ -362,7 +368,8 @@ def test_end_to_end_celery(scratch, stack):
             assert f"'task_id': '{task}'" in worker_log or f"task_id={task}" in worker_log, worker_log[-4000:]
     finally:
         stop_supervisord(deployment)
-        rabbitmq(["delete_vhost", vhost])
+        if broker == "rabbitmq":
+            rabbitmq(["delete_vhost", vhost])
         drop_database(deployment, f"jicket_e2e_{suffix}")
 
 
