@@ -151,17 +151,16 @@ class JiraStandin:
             str(self.port),
             "--mode",
             self.mode,
-            "--user",
-            self.user,
-            "--password",
-            self.password,
+            # "--opt=value": a random password may start with "-", which argparse takes for an option.
+            f"--user={self.user}",
+            f"--password={self.password}",
             "--ready-file",
             str(ready),
         ]
         if self.exit_with_parent:  # no orphaned stand-in when the test process dies
             cmd += ["--exit-with-parent", str(os.getpid())]
         for p in self.projects:
-            cmd += ["--project", p]
+            cmd += [f"--project={p}"]
         cmd += self.extra_args
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(

@@ -77,6 +77,13 @@ def keys(result: dict) -> list[str]:
 # ------------------------------------------------------------------------------------------ basics
 
 
+def test_starts_with_a_password_that_looks_like_an_option():
+    """secrets.token_urlsafe() starts with "-" one time in 64: the stand-in's command line must take it."""
+    with JiraStandin(mode="dc", user="-admin", password="-Xy_leading-dash", project="HD", port=0) as server:
+        response = requests.get(server.url + "/rest/api/2/myself", auth=("-admin", "-Xy_leading-dash"), timeout=10)
+        assert response.status_code == 200 and response.json()["name"] == "-admin"
+
+
 def test_starts_quickly_and_identifies_as_data_center(dc):
     # about 1.3 s on an idle 2-core machine; the bound leaves room for a loaded CI box
     assert dc.startup_seconds < 8.0, f"startup took {dc.startup_seconds:.2f}s"
