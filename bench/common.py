@@ -208,10 +208,7 @@ def reset_stack(stack) -> None:
     """Empty every mailbox and Jira (between benchmark rounds)."""
     from sandbox.stack import CUSTOMER, HELPDESK
 
-    for user in (HELPDESK, CUSTOMER):
-        with stack.imap(user) as client:
-            for folder in client.list_folders():
-                client.delete_all(folder)
+    stack.empty_mailboxes(HELPDESK, CUSTOMER)
     if stack.jira is not None:
         stack.jira.reset()
         stack.jira.clear_requests()

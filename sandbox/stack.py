@@ -128,6 +128,13 @@ class SandboxStack:
         if self.relay is not None:
             self.relay.add_user(addr, password)
 
+    def empty_mailboxes(self, *users: str) -> None:
+        """Delete every mail in every folder of these users' mailboxes (between tests)."""
+        for user in users:
+            with self.imap(user) as client:
+                for folder in client.list_folders():
+                    client.delete_all(folder)
+
     def imap(self, user: str = HELPDESK, ssl: bool = True) -> ImapTestClient:
         port = self.dovecot.imaps_port if ssl else self.dovecot.imap_port
         return ImapTestClient(self.host, port, user, self.users[user.lower()], self.ca_file, ssl=ssl)

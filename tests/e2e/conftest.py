@@ -74,10 +74,7 @@ def airflow(e2e_stack, tmp_path_factory):
 @pytest.fixture()
 def clean(e2e_stack, airflow):
     """Empty mailboxes and Jira; afterwards, no request or response may have broken the Jira spec."""
-    for user in (HELPDESK, CUSTOMER):
-        with e2e_stack.imap(user) as client:
-            for folder in client.list_folders():
-                client.delete_all(folder)
+    e2e_stack.empty_mailboxes(HELPDESK, CUSTOMER)
     e2e_stack.jira.reset()
     e2e_stack.jira.clear_faults()
     e2e_stack.jira.clear_requests()

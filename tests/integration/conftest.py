@@ -49,10 +49,7 @@ def env(stack, airflow_db, monkeypatch):
     """Point Jicket at the stack; empty mailboxes and Jira."""
     for name, value in stack.connection_env().items():
         monkeypatch.setenv(name, value)
-    for user in (HELPDESK, CUSTOMER, STAFF, OPS):
-        with stack.imap(user) as client:
-            for folder in client.list_folders():
-                client.delete_all(folder)
+    stack.empty_mailboxes(HELPDESK, CUSTOMER, STAFF, OPS)
     stack.jira.reset()
     stack.jira.clear_faults()
     stack.jira.clear_requests()

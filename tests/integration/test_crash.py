@@ -57,8 +57,9 @@ def test_sigkill_then_exactly_once(env, run_dag, point):
         f"the run was not killed at {point}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     env.jira.configure(latency_ms=0)
     # Nothing may leave the inbox before Jira has it.
-    in_jira = {i["fields"]["summary"].split("] ", 1)[1] for i in env.jira.issues()}
-    existing = next(i for i in env.jira.issues() if i["fields"]["summary"].endswith("Existing"))
+    issues = env.jira.issues()
+    in_jira = {i["fields"]["summary"].split("] ", 1)[1] for i in issues}
+    existing = next(i for i in issues if i["fields"]["summary"].endswith("Existing"))
     for moved in messages(env, SUCCESS_FOLDER):
         subject = str(moved.message["Subject"])
         if subject in NEW:

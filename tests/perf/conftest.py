@@ -25,10 +25,7 @@ def perf_stack(tmp_path_factory):
 
 def empty(stack) -> None:
     """Empty mailboxes, an empty Jira, an empty request log."""
-    for user in (HELPDESK, CUSTOMER):
-        with stack.imap(user) as client:
-            for folder in client.list_folders():
-                client.delete_all(folder)
+    stack.empty_mailboxes(HELPDESK, CUSTOMER)
     stack.jira.reset()
 
 
