@@ -1,6 +1,7 @@
 """``python -m sandbox up --dir DIR`` runs the local stack; ``python -m sandbox seed --dir DIR`` adds a mail.
 
-up:   starts Dovecot, the SMTP relay and (when present) the Jira stand-in in the foreground, writes
+up:   starts the IMAP server (Dovecot, or Courier-IMAP without keywords and MOVE with
+      ``--imap-server courier``), the SMTP relay and (when present) the Jira stand-in in the foreground, writes
       DIR/stack.env (``export`` lines: ``. DIR/stack.env``) and then DIR/stack.json (ports, users, CA),
       and runs until SIGTERM or SIGINT, then stops everything, removes both files and exits 0.
 seed: appends a sample customer mail to the helpdesk INBOX of the stack running for DIR.
@@ -34,12 +35,14 @@ def _up(args: argparse.Namespace) -> int:
 
     directory = Path(args.dir).absolute()
     started = time.monotonic()
-    stack = SandboxStack(directory, jira=not args.no_jira, jira_mode=args.jira_mode)
+    stack = SandboxStack(directory, jira=not args.no_jira, jira_mode=args.jira_mode, imap_server=args.imap_server)
     try:
         stack.start()
         env_path, json_path = stack.write_state(directory)
-        print(f"sandbox up in {time.monotonic() - started:.2f} s: IMAP {stack.dovecot.imap_port} "
-              f"(STARTTLS), IMAPS {stack.dovecot.imaps_port}, LMTP {stack.dovecot.lmtp_port}, "
+        server = stack.mailserver
+        delivery = f"LMTP {server.lmtp_port}" if server.lmtp_port else "delivery into its Maildirs"
+        print(f"sandbox up in {time.monotonic() - started:.2f} s: {stack.imap_server} IMAP {server.imap_port} "
+              f"(STARTTLS), IMAPS {server.imaps_port}, {delivery}, success folder {stack.success_folder!r}, "
               f"SMTP {stack.smtp_port} (STARTTLS), Jira {stack.jira_url or 'not available'}", flush=True)
         print(f"environment: . {env_path}   state: {json_path}   stop: SIGTERM or Ctrl-C", flush=True)
         while not stop.wait(1.0):
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--dir", required=True, help="state directory (stack.env, stack.json, mail, logs)")
     up.add_argument("--no-jira", action="store_true", help="do not start the Jira stand-in")
     up.add_argument("--jira-mode", choices=("dc", "cloud"), default="dc", help="Jira stand-in behaviour")
+    up.add_argument("--imap-server", choices=("dovecot", "courier"), default="dovecot",
+                    help="dovecot (default) or courier: no custom keywords and no MOVE, as on Exchange")
     up.set_defaults(func=_up)
     seed = sub.add_parser("seed", help="append a sample customer mail to the helpdesk INBOX")
     seed.add_argument("--dir", required=True, help="the directory given to `up`")

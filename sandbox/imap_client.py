@@ -140,8 +140,12 @@ class ImapTestClient:
     # ------------------------------------------------------------------ folders
     def create_folder(self, folder: str, exist_ok: bool = True) -> None:
         typ, data = self.imap.create(_mailbox(folder))
-        if typ != "OK" and not (exist_ok and b"ALREADYEXISTS" in b" ".join(d for d in data if d)):
-            raise ImapError(f"CREATE {folder!r} failed: {typ} {data!r}")
+        if typ != "OK":
+            # Dovecot says [ALREADYEXISTS]; Courier only "NO Cannot create this folder.": ask LIST then.
+            exists = exist_ok and (b"ALREADYEXISTS" in b" ".join(d for d in data if d)
+                                   or folder in self.list_folders())
+            if not exists:
+                raise ImapError(f"CREATE {folder!r} failed: {typ} {data!r}")
         self.imap.subscribe(_mailbox(folder))
 
     def list_folders(self) -> list[str]:

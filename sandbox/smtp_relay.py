@@ -1,5 +1,9 @@
 """An SMTP submission server (aiosmtpd) that delivers local recipients into Dovecot over LMTP.
 
+The delivery strategy is pluggable: by default each local recipient goes to Dovecot's LMTP; pass
+``deliver=`` (a :data:`Delivery`, e.g. ``CourierImapServer.deliver``, which writes into the recipient's
+Maildir the Maildir way) to deliver somewhere else with the same guarantees.
+
 STARTTLS is required before anything else, AUTH (PLAIN/LOGIN) is offered only after STARTTLS and is
 required before MAIL. Each accepted local recipient is handed to Dovecot's LMTP (one recipient per
 LMTP transaction) before the server answers 250, so when ``sendmail`` returns, the mail is already in
@@ -21,13 +25,17 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-__all__ = ["SmtpRelay", "RelayedMessage"]
+__all__ = ["SmtpRelay", "RelayedMessage", "Delivery"]
+
+# deliver(mail_from, rcpt, data, mail_options): put DATA into RCPT's INBOX before returning, or raise
+# OSError / smtplib.SMTPException (the SMTP client then gets 451). Called in a worker thread.
+Delivery = Callable[[str, str, bytes, Sequence[str]], None]
 
 # aiosmtpd itself sets the deprecated Session.login_data on every AUTH and warns about it each time.
 logging.getLogger("mail.log").addFilter(lambda record: "login_data is deprecated" not in record.getMessage())
@@ -39,7 +47,7 @@ class RelayedMessage:
     rcpt_tos: list[str]  # all accepted recipients
     data: bytes  # the message as received (CRLF line ends)
     login: str | None = None  # the authenticated user
-    delivered: list[str] = field(default_factory=list)  # local recipients, delivered over LMTP
+    delivered: list[str] = field(default_factory=list)  # local recipients, delivered (LMTP or deliver=)
     outbound: list[str] = field(default_factory=list)  # recipients in other domains, only recorded
 
 
@@ -73,9 +81,9 @@ class _Handler:
         loop = asyncio.get_running_loop()
         for rcpt in local:
             try:
-                await loop.run_in_executor(None, relay.deliver_lmtp, message.mail_from, rcpt, data, options)
+                await loop.run_in_executor(None, relay.deliver, message.mail_from, rcpt, data, options)
             except (OSError, smtplib.SMTPException) as e:
-                relay.errors.append(f"LMTP delivery to {rcpt} failed: {e!r}")
+                relay.errors.append(f"{relay.delivery_name} delivery to {rcpt} failed: {e!r}")
                 return f"451 4.3.0 Local delivery to <{rcpt}> failed, try again later"
             message.delivered.append(rcpt)
         with relay.lock:
@@ -86,11 +94,18 @@ class _Handler:
 
 
 class SmtpRelay:
-    """``with SmtpRelay(lmtp_host, lmtp_port, users, cert, key) as relay: smtplib.SMTP(..., relay.port)``."""
+    """``with SmtpRelay(lmtp_host, lmtp_port, users, cert, key) as relay: smtplib.SMTP(..., relay.port)``.
+
+    ``deliver=None`` delivers over LMTP to ``lmtp_host:lmtp_port``; any other :data:`Delivery` replaces
+    that (the LMTP address is then unused).
+    """
 
     def __init__(self, lmtp_host: str, lmtp_port: int, users: Mapping[str, str], cert: Path | str,
-                 key: Path | str, host: str = "127.0.0.1", port: int = 0, hostname: str = "localhost"):
+                 key: Path | str, host: str = "127.0.0.1", port: int = 0, hostname: str = "localhost",
+                 deliver: Delivery | None = None):
         self.lmtp_host, self.lmtp_port = lmtp_host, lmtp_port
+        self.deliver: Delivery = deliver or self.deliver_lmtp
+        self.delivery_name = "LMTP" if deliver is None else getattr(deliver, "__qualname__", "local")
         self.users: dict[str, str] = {a.lower(): p for a, p in users.items()}
         self.host, self.port, self.hostname = host, port, hostname
         self._requested_port = port
@@ -99,7 +114,7 @@ class SmtpRelay:
         self.lock = threading.Lock()
         self.messages: list[RelayedMessage] = []  # every accepted message, in order
         self.outbound: list[RelayedMessage] = []  # accepted messages with recipients in non-local domains
-        self.errors: list[str] = []  # LMTP failures (the client got 451)
+        self.errors: list[str] = []  # delivery failures (the client got 451)
         self.auth_failures: list[str] = []  # logins refused
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -216,4 +231,6 @@ class SmtpRelay:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"SmtpRelay({self.host}:{self.port} -> LMTP {self.lmtp_host}:{self.lmtp_port})"
+        if self.deliver == self.deliver_lmtp:
+            return f"SmtpRelay({self.host}:{self.port} -> LMTP {self.lmtp_host}:{self.lmtp_port})"
+        return f"SmtpRelay({self.host}:{self.port} -> {self.delivery_name})"
