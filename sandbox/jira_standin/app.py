@@ -61,7 +61,7 @@ class Route:
     template: str
     regex: re.Pattern
     handler: Callable[[Ctx], Out]
-    kind: str  # 'spec' (validated against the DC spec), 'cloud' (hand-validated), 'plain' (not REST)
+    kind: str  # 'spec' (DC spec), 'jsm' (JSM spec, JSM error shape), 'cloud' (hand-validated), 'plain' (not REST)
     modes: tuple[str, ...] = ("dc", "cloud")
     anonymous: bool = False
     multipart: bool = False
@@ -73,9 +73,15 @@ def _compile(template: str) -> re.Pattern:
 
 
 class StandinApp:
-    def __init__(self, store: Store, validator: validation.SpecValidator):
+    def __init__(
+        self,
+        store: Store,
+        validator: validation.SpecValidator,
+        jsm_validator: validation.SpecValidator | None = None,
+    ):
         self.store = store
         self.validator = validator
+        self.jsm_validator = jsm_validator or validation.jsm_validator()
         self.violations: list[dict] = []
         self.request_log: list[dict] = []
         self.faults: list[dict] = []
@@ -119,6 +125,23 @@ class StandinApp:
         r("GET", "/rest/api/3/user/search", self.user_search, kind="cloud", modes=("cloud",))
         r("GET", "/rest/api/3/myself", self.myself, kind="cloud", modes=("cloud",))
         r("GET", "/rest/api/3/serverInfo", self.server_info, kind="cloud", modes=("cloud",), anonymous=True)
+        # Jira Service Management (both modes; validated against Atlassian's JSM spec)
+        sd = "/rest/servicedeskapi"
+        r("GET", f"{sd}/info", self.jsm_info, kind="jsm", anonymous=True)
+        r("POST", f"{sd}/customer", self.jsm_create_customer, kind="jsm")
+        r("GET", f"{sd}/servicedesk", self.jsm_desks, kind="jsm")
+        r("GET", f"{sd}/servicedesk/{{serviceDeskId}}", self.jsm_desk, kind="jsm")
+        r("GET", f"{sd}/servicedesk/{{serviceDeskId}}/customer", self.jsm_customers, kind="jsm")
+        r("POST", f"{sd}/servicedesk/{{serviceDeskId}}/customer", self.jsm_add_customers, kind="jsm")
+        r("GET", f"{sd}/servicedesk/{{serviceDeskId}}/requesttype", self.jsm_request_types, kind="jsm")
+        r("POST", f"{sd}/request", self.jsm_create_request, kind="jsm")
+        r("GET", f"{sd}/request/{{issueIdOrKey}}", self.jsm_request, kind="jsm")
+        r("GET", f"{sd}/request/{{issueIdOrKey}}/comment", self.jsm_comments, kind="jsm")
+        r("POST", f"{sd}/request/{{issueIdOrKey}}/comment", self.jsm_add_comment, kind="jsm")
+        r("GET", f"{sd}/request/{{issueIdOrKey}}/comment/{{commentId}}", self.jsm_comment, kind="jsm")
+        r("GET", f"{sd}/request/{{issueIdOrKey}}/participant", self.jsm_participants, kind="jsm")
+        r("POST", f"{sd}/request/{{issueIdOrKey}}/participant", self.jsm_add_participants, kind="jsm")
+        r("DELETE", f"{sd}/request/{{issueIdOrKey}}/participant", self.jsm_remove_participants, kind="jsm")
         # not REST: the attachment download servlet
         r("GET", "/secure/attachment/{id}/{filename}", self.attachment_content, kind="plain")
 
@@ -133,9 +156,7 @@ class StandinApp:
         anonymous=False,
         multipart=False,
     ):
-        self.routes.append(
-            Route(method, template, _compile(template), handler, kind, modes, anonymous, multipart)
-        )
+        self.routes.append(Route(method, template, _compile(template), handler, kind, modes, anonymous, multipart))
 
     # ------------------------------------------------------------------------------------ ASGI
 
@@ -169,9 +190,7 @@ class StandinApp:
                 allowed.append(route.method)
         return None, {}, allowed
 
-    def _violation(
-        self, kind: str, request: Request, status: int | None, detail: str, body: bytes = b""
-    ) -> None:
+    def _violation(self, kind: str, request: Request, status: int | None, detail: str, body: bytes = b"") -> None:
         self.violations.append(
             {
                 "ts": time.time(),
@@ -219,6 +238,9 @@ class StandinApp:
             "duration_ms": None,
             "fault": None,
             "user": None,
+            "auth": None,  # scheme of the Authorization header: "basic", "bearer", ... (None: no header)
+            "credential": None,  # what proved it: "password", "api_token", "pat"
+            "auth_headers": 0,  # number of Authorization headers sent
         }
         self.request_log.append(entry)
         if len(self.request_log) > MAX_LOG:
@@ -252,19 +274,16 @@ class StandinApp:
             await asyncio.sleep(latency / 1000.0)
 
         out, body, route, api_version = await self._process(request, method, path, entry)
-        if route is not None and route.kind == "spec" and out.status != 401:
+        if route is not None and route.kind in ("spec", "jsm") and out.status != 401:
             problems = self._check_response(request, route, path, body, out)
             if problems:
                 self._violation("response", request, out.status, "; ".join(problems), body)
-                out = Out(
-                    500,
-                    {
-                        "errorMessages": [
-                            "Jira stand-in bug: its response violates the Jira DC spec: "
-                            + "; ".join(problems)[:2000]
-                        ],
-                        "errors": {},
-                    },
+                which = "JSM" if route.kind == "jsm" else "Jira DC"
+                message = f"Jira stand-in bug: its response violates the {which} spec: " + "; ".join(problems)[:2000]
+                out = (
+                    _jsm_error(500, message)
+                    if route.kind == "jsm"
+                    else Out(500, {"errorMessages": [message], "errors": {}})
                 )
         elif route is not None and route.kind == "cloud" and out.status < 400:
             problems = self._check_cloud_response(route, out)
@@ -293,12 +312,10 @@ class StandinApp:
                     None,
                     2,
                 )
-            self._violation(
-                "unknown_path", request, 404, f"no such resource in the {self.store.mode} stand-in"
-            )
+            self._violation("unknown_path", request, 404, f"no such resource in the {self.store.mode} stand-in")
             return Out(404, {"errorMessages": [f"null for uri: {request.url}"], "errors": {}}), b"", None, 2
         api_version = 3 if path.startswith("/rest/api/3/") else 2
-        viewer = self._authenticate(request)
+        viewer = self._authenticate(request, entry)
         if isinstance(viewer, Out):
             if not (route.anonymous and request.headers.get("authorization") is None):
                 return viewer, b"", route, api_version
@@ -313,8 +330,9 @@ class StandinApp:
                 api_version,
             )
         ctx = Ctx(request, params, viewer, body, api_version=api_version)
-        if route.kind == "spec":
-            problems = self.validator.validate_request(
+        if route.kind in ("spec", "jsm"):
+            validator = self.jsm_validator if route.kind == "jsm" else self.validator
+            problems = validator.validate_request(
                 method,
                 path,
                 request.query_params,
@@ -327,6 +345,9 @@ class StandinApp:
                 media = any(k == "media" for k, _ in problems)
                 status = 415 if media else 400
                 self._violation("request", request, status, detail, body)
+                if route.kind == "jsm":
+                    msg = "Unsupported media type" if media else "The request does not match the JSM REST API"
+                    return _jsm_error(status, f"{msg}: {detail}"[:4000]), body, route, 2
                 msg = "Unsupported media type" if media else "The request does not match the Jira DC 10.3 API"
                 return (
                     Out(status, {"errorMessages": [f"{msg}: {detail}"[:4000]], "errors": {}}),
@@ -363,31 +384,42 @@ class StandinApp:
             with self.store.lock:
                 out = route.handler(ctx)
         except ApiError as e:
-            out = Out(e.status, e.body(), headers=e.headers)
+            if route.kind == "jsm":  # JSM answers its own error shape
+                texts = e.messages + [f"{k}: {v}" for k, v in e.errors.items()]
+                out = _jsm_error(e.status, "; ".join(texts), headers=e.headers)
+            else:
+                out = Out(e.status, e.body(), headers=e.headers)
         except Exception:  # noqa: BLE001 - a stand-in bug: recorded as a violation and answered 500
             tb = traceback.format_exc()
             self._violation("crash", request, 500, tb, body)
             out = Out(500, {"errorMessages": ["Jira stand-in crashed: " + tb.splitlines()[-1]], "errors": {}})
         return out, body, route, api_version
 
-    def _authenticate(self, request: Request) -> User | Out:
-        header = request.headers.get("authorization")
+    def _authenticate(self, request: Request, entry: dict) -> User | Out:
+        """The user of the request's credentials: basic (password, or a Cloud API token) or a Data Center
+        personal access token (Bearer). The request log records the scheme and the credential kind."""
+        headers = request.headers.getlist("authorization")
         unauth = {
-            "errorMessages": [
-                "You are not authenticated. Authentication required to perform this operation."
-            ],
+            "errorMessages": ["You are not authenticated. Authentication required to perform this operation."],
             "errors": {},
         }
-        if not header:
+        entry["auth_headers"] = len(headers)
+        if not headers:
             return Out(401, unauth, headers={"WWW-Authenticate": 'Basic realm="protected-area"'})
-        scheme, _, cred = header.partition(" ")
+        scheme, _, cred = headers[0].partition(" ")
+        entry["auth"] = scheme.lower()
         user = None
-        if scheme.lower() == "basic":
+        if len(headers) > 1:
+            user = None  # two Authorization headers: ambiguous, refused
+        elif scheme.lower() == "basic":
             try:
                 login, _, secret = base64.b64decode(cred.strip()).decode("utf-8").partition(":")
-                user = self.store.authenticate(login, secret)
+                user, entry["credential"] = self.store.authenticate_basic(login, secret)
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 user = None
+        elif scheme.lower() == "bearer":
+            user = self.store.authenticate_token(cred.strip())
+            entry["credential"] = "pat" if user is not None else None
         if user is None:
             return Out(
                 401,
@@ -399,12 +431,11 @@ class StandinApp:
             )
         return user
 
-    def _check_response(
-        self, request: Request, route: Route, path: str, req_body: bytes, out: Out
-    ) -> list[str]:
+    def _check_response(self, request: Request, route: Route, path: str, req_body: bytes, out: Out) -> list[str]:
         data, ct = self._encode(out)
+        validator = self.jsm_validator if route.kind == "jsm" else self.validator
         try:
-            return self.validator.validate_response(
+            return validator.validate_response(
                 request.method,
                 path,
                 route.template,
@@ -612,9 +643,7 @@ class StandinApp:
 
     def remove_watcher(self, ctx: Ctx) -> Out:
         q = ctx.query
-        self.store.remove_watcher(
-            self._issue(ctx), q.get("username") or q.get("userName") or q.get("accountId")
-        )
+        self.store.remove_watcher(self._issue(ctx), q.get("username") or q.get("userName") or q.get("accountId"))
         return Out(204)
 
     def link_issues(self, ctx: Ctx) -> Out:
@@ -634,9 +663,7 @@ class StandinApp:
                 u = self.store.user_by_account(q["accountId"])
                 return Out(200, [self.store.user_json(u.key)] if u else [])
             if not q.get("query"):
-                raise ApiError(
-                    400, "One of 'query', 'accountId' or 'property' query parameters must be provided."
-                )
+                raise ApiError(400, "One of 'query', 'accountId' or 'property' query parameters must be provided.")
             return Out(
                 200,
                 self.store.search_users(
@@ -661,9 +688,7 @@ class StandinApp:
         )
 
     def gone(self, ctx: Ctx) -> Out:
-        self._violation(
-            "gone", ctx.request, 410, "Jira Cloud removed this search API (CHANGE-2046)", ctx.body
-        )
+        self._violation("gone", ctx.request, 410, "Jira Cloud removed this search API (CHANGE-2046)", ctx.body)
         return Out(410, {"errorMessages": [GONE_MESSAGE], "errors": {}})
 
     def search_dc(self, ctx: Ctx) -> Out:
@@ -687,9 +712,7 @@ class StandinApp:
         start = max(0, int(start))
         strict = validate is None or str(validate).lower() in ("true", "strict")
         issues, warnings = self.store.run_jql(jql, ctx.viewer, strict_values=strict)
-        fset = self.store.parse_fields(
-            fields if fields is None or isinstance(fields, list) else [fields], "*navigable"
-        )
+        fset = self.store.parse_fields(fields if fields is None or isinstance(fields, list) else [fields], "*navigable")
         page = issues[start : start + limit]
         body = {
             "expand": "names,schema",
@@ -749,6 +772,119 @@ class StandinApp:
             body["isLast"] = True
         return Out(200, body)
 
+    # ------------------------------------------------------------------------------------ JSM handlers
+
+    def _page_args(self, ctx: Ctx) -> tuple[int, int]:
+        return _int(ctx.query.get("start"), 0, "start"), _int(ctx.query.get("limit"), 50, "limit")
+
+    @staticmethod
+    def _expand(ctx: Ctx) -> set[str]:
+        return {x.strip() for v in ctx.query.getlist("expand") for x in v.split(",") if x.strip()}
+
+    def jsm_info(self, ctx: Ctx) -> Out:
+        now = time.time()
+        return Out(
+            200,
+            {
+                "version": "10.3.12" if self.store.mode == "dc" else "1001.0.0-SNAPSHOT",
+                "platformVersion": "10.3.12" if self.store.mode == "dc" else "1001.0.0-SNAPSHOT",
+                "buildDate": self.store.jsm.date(now),
+                "buildChangeSet": "standin",
+                "isLicensedForUse": True,
+                "_links": {"self": f"{self.store.jsm.base}/info"},
+            },
+        )
+
+    def jsm_create_customer(self, ctx: Ctx) -> Out:
+        strict = (ctx.query.get("strictConflictStatusCode") or "").lower() == "true"
+        user = self.store.jsm.create_customer(ctx.json if isinstance(ctx.json, dict) else {}, strict_conflict=strict)
+        return Out(201, self.store.jsm.user(user.key))
+
+    def jsm_desks(self, ctx: Ctx) -> Out:
+        jsm = self.store.jsm
+        start, limit = self._page_args(ctx)
+        return Out(200, jsm.page([jsm.desk_json(d) for d in jsm.desks.values()], start, limit, "/servicedesk"))
+
+    def jsm_desk(self, ctx: Ctx) -> Out:
+        return Out(200, self.store.jsm.desk_json(self.store.jsm.desk(ctx.params["serviceDeskId"])))
+
+    def jsm_customers(self, ctx: Ctx) -> Out:
+        jsm = self.store.jsm
+        desk = jsm.desk(ctx.params["serviceDeskId"])
+        q = (ctx.query.get("query") or "").lower()
+        users = [self.store.users[k] for k in desk.customers if k in self.store.users]
+        users = [u for u in users if not q or any(q in x.lower() for x in (u.display_name, u.name, u.email))]
+        start, limit = self._page_args(ctx)
+        return Out(200, jsm.page([jsm.user(u.key) for u in users], start, limit, f"/servicedesk/{desk.id}/customer"))
+
+    def jsm_add_customers(self, ctx: Ctx) -> Out:
+        jsm = self.store.jsm
+        jsm.add_customers(jsm.desk(ctx.params["serviceDeskId"]), ctx.json if isinstance(ctx.json, dict) else {})
+        return Out(204)
+
+    def jsm_request_types(self, ctx: Ctx) -> Out:
+        jsm = self.store.jsm
+        desk = jsm.desk(ctx.params["serviceDeskId"])
+        q = (ctx.query.get("searchQuery") or "").lower()
+        types = [t for t in desk.request_types if not q or q in t.name.lower() or q in t.description.lower()]
+        start, limit = self._page_args(ctx)
+        values = [jsm.request_type_json(t) for t in types]
+        return Out(200, jsm.page(values, start, limit, f"/servicedesk/{desk.id}/requesttype"))
+
+    def jsm_create_request(self, ctx: Ctx) -> Out:
+        jsm = self.store.jsm
+        issue = jsm.create_request(ctx.json if isinstance(ctx.json, dict) else {}, ctx.viewer)
+        return Out(201, jsm.request_json(issue, jsm.desk_of(issue)))
+
+    def jsm_request(self, ctx: Ctx) -> Out:
+        issue, desk = self.store.jsm.request(ctx.params["issueIdOrKey"])
+        return Out(200, self.store.jsm.request_json(issue, desk, self._expand(ctx)))
+
+    def jsm_comments(self, ctx: Ctx) -> Out:
+        jsm = self.store.jsm
+        issue, _ = jsm.request(ctx.params["issueIdOrKey"])
+        public = (ctx.query.get("public") or "true").lower() != "false"
+        internal = (ctx.query.get("internal") or "true").lower() != "false"
+        chosen = [c for c in issue.comments if (c.public and public) or (not c.public and internal)]
+        start, limit = self._page_args(ctx)
+        values = [jsm.comment_json(issue, c) for c in chosen]
+        return Out(200, jsm.page(values, start, limit, f"/request/{issue.id}/comment"))
+
+    def jsm_add_comment(self, ctx: Ctx) -> Out:
+        jsm = self.store.jsm
+        issue, _ = jsm.request(ctx.params["issueIdOrKey"])
+        c = jsm.add_comment(issue, ctx.json if isinstance(ctx.json, dict) else {}, ctx.viewer)
+        return Out(201, jsm.comment_json(issue, c))
+
+    def jsm_comment(self, ctx: Ctx) -> Out:
+        jsm = self.store.jsm
+        issue, _ = jsm.request(ctx.params["issueIdOrKey"])
+        c = next((c for c in issue.comments if str(c.id) == ctx.params["commentId"]), None)
+        if c is None:
+            raise ApiError(404, f"The comment '{ctx.params['commentId']}' does not exist on {issue.key}.")
+        return Out(200, jsm.comment_json(issue, c))
+
+    def _participants_page(self, ctx: Ctx, issue: Issue) -> Out:
+        jsm = self.store.jsm
+        start, limit = self._page_args(ctx)
+        values = [jsm.user(k) for k in issue.participants]
+        return Out(200, jsm.page(values, start, limit, f"/request/{issue.id}/participant"))
+
+    def jsm_participants(self, ctx: Ctx) -> Out:
+        return self._participants_page(ctx, self.store.jsm.request(ctx.params["issueIdOrKey"])[0])
+
+    def jsm_add_participants(self, ctx: Ctx) -> Out:
+        issue, _ = self.store.jsm.request(ctx.params["issueIdOrKey"])
+        self.store.jsm.add_participants(issue, ctx.json if isinstance(ctx.json, dict) else {})
+        issue.updated = time.time()
+        return self._participants_page(ctx, issue)
+
+    def jsm_remove_participants(self, ctx: Ctx) -> Out:
+        issue, _ = self.store.jsm.request(ctx.params["issueIdOrKey"])
+        self.store.jsm.remove_participants(issue, ctx.json if isinstance(ctx.json, dict) else {})
+        issue.updated = time.time()
+        return self._participants_page(ctx, issue)
+
     # ------------------------------------------------------------------------------------ admin API
 
     async def admin(self, request: Request) -> Response:
@@ -783,6 +919,16 @@ class StandinApp:
                     specs = payload if isinstance(payload, list) else [payload]
                     ps = [s.add_project(p["key"], p.get("name")) for p in specs]
                     return _json_response(200, [{"id": p.id, "key": p.key, "name": p.name} for p in ps])
+                if path == "/_standin/tokens" and method == "POST":
+                    specs = payload if isinstance(payload, list) else [payload]
+                    users = [s.add_token(t["user"], t["token"]) for t in specs]
+                    return _json_response(200, [{"user": u.name} for u in users])
+                if path == "/_standin/servicedesks" and method == "POST":
+                    p = payload or {}
+                    desk = s.jsm.add_service_desk(
+                        p["project"], p.get("request_types"), open_access=bool(p.get("open_access"))
+                    )
+                    return _json_response(200, next(d for d in s.jsm.state() if d["id"] == desk.id))
                 if path == "/_standin/config":
                     if method == "POST":
                         return _json_response(200, s.configure(payload or {}))
@@ -795,9 +941,7 @@ class StandinApp:
                         self.faults = (self.faults if append else []) + parsed
                     elif method == "DELETE":
                         self.faults = []
-                    return _json_response(
-                        200, [{k: v for k, v in r.items() if k != "_re"} for r in self.faults]
-                    )
+                    return _json_response(200, [{k: v for k, v in r.items() if k != "_re"} for r in self.faults])
                 if path == "/_standin/requests" and method == "GET":
                     return _json_response(200, self.request_log)
                 if path == "/_standin/requests/clear" and method == "POST":
@@ -845,6 +989,15 @@ def _parse_fault(r: dict) -> dict:
         "message": r.get("message") or f"Injected fault: HTTP {status}",
         "retry_after": r.get("retry_after"),
     }
+
+
+def _jsm_error(status: int, message: str, headers: dict | None = None) -> Out:
+    """An error in JSM's ``ErrorResponse`` shape (not the platform's errorMessages/errors)."""
+    return Out(
+        status,
+        {"errorMessage": message, "i18nErrorMessage": {"i18nKey": "sd.error", "parameters": []}},
+        headers=headers or {},
+    )
 
 
 def _json_response(status: int, payload) -> Response:

@@ -60,8 +60,21 @@ class AdminClient:
 
     def configure(self, **settings: Any) -> dict:
         """latency_ms, search_delay_seconds, text_field_limit, attachment_max_bytes, autowatch,
-        search_max_results, cloud_max_results, base_url."""
+        search_max_results, cloud_max_results, basic_auth, jsm_open_customer_signup, base_url."""
         return self._call("POST", "config", settings)
+
+    def add_token(self, user: str, token: str) -> dict:
+        """Registers a Data Center personal access token of ``user`` (``Authorization: Bearer <token>``)."""
+        return self._call("POST", "tokens", {"user": user, "token": token})[0]
+
+    def add_service_desk(
+        self, project_key: str, request_types: list | None = None, *, open_access: bool = False
+    ) -> dict:
+        """A JSM service desk on ``project_key`` (created if missing). Request types: names or
+        {"name", "description"?, "helpText"?, "issueType"?} (default one, "Emailed request").
+        Returns {"id", "projectKey", "requestTypes": [{"id", "name", "issueTypeId"}], "customers", ...}."""
+        payload = {"project": project_key, "request_types": request_types, "open_access": open_access}
+        return self._call("POST", "servicedesks", payload)
 
     def inject_faults(self, *rules: dict, append: bool = False) -> list[dict]:
         """Rules: {"method", "path_regex", "action": status|drop_after_commit|drop_before|delay,
@@ -79,7 +92,8 @@ class AdminClient:
         self._call("DELETE", "faults")
 
     def requests_log(self) -> list[dict]:
-        """[{seq, ts, method, path, query, status (None if dropped), duration_ms, fault, user}]"""
+        """[{seq, ts, method, path, query, status (None if dropped), duration_ms, fault, user,
+        auth ("basic" | "bearer" | None), credential ("password" | "api_token" | "pat" | None), auth_headers}]"""
         return self._call("GET", "requests")
 
     def clear_requests(self) -> None:
@@ -255,6 +269,14 @@ class JiraStandin:
 
     def inject_faults(self, *rules: dict, append: bool = False) -> list[dict]:
         return self._admin().inject_faults(*rules, append=append)
+
+    def add_token(self, user: str, token: str) -> dict:
+        return self._admin().add_token(user, token)
+
+    def add_service_desk(
+        self, project_key: str, request_types: list | None = None, *, open_access: bool = False
+    ) -> dict:
+        return self._admin().add_service_desk(project_key, request_types, open_access=open_access)
 
     def clear_faults(self) -> None:
         self._admin().clear_faults()

@@ -27,6 +27,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "autowatch": True,  # creator and commenters become watchers, as Jira's default user preference
     "search_max_results": 1000,  # DC: cap of maxResults on /search
     "cloud_max_results": 100,  # Cloud /search/jql: cap of maxResults when fields other than id are asked
+    # basic auth with an account password (a Cloud API token as basic auth is always accepted): DC sites can turn
+    # it off and leave only personal access tokens (Bearer); Jira Cloud refuses passwords altogether
+    "basic_auth": True,
+    "jsm_open_customer_signup": False,  # JSM: POST /rest/servicedeskapi/customer may create customers
 }
 
 STATUS_CATEGORIES = {
@@ -104,6 +108,7 @@ ALL_FIELDS = [
     "watches",
 ]
 NON_NAVIGABLE = {"comment", "attachment"}
+REQUEST_TYPE_FIELD = "customfield_10010"  # JSM's "Request Type" field (Cloud's id; shown for customer requests only)
 
 
 class ApiError(Exception):
@@ -161,6 +166,7 @@ class User:
     account_id: str
     api_token: str | None = None
     active: bool = True
+    customer: bool = False  # a JSM customer account (portal only, no Jira licence)
 
 
 @dataclass
@@ -170,6 +176,7 @@ class Project:
     name: str
     lead: str  # user key
     next_num: int = 1
+    type_key: str = "software"  # "service_desk" once a JSM service desk is added on it
 
 
 @dataclass
@@ -180,6 +187,7 @@ class Comment:
     created: float
     updated: float
     visibility: dict | None = None
+    public: bool = True  # JSM: shared with the customer (false: an internal note)
 
 
 @dataclass
@@ -227,6 +235,8 @@ class Issue:
     attachments: list[Attachment] = field(default_factory=list)
     watchers: list[str] = field(default_factory=list)
     snapshots: list[tuple[float, dict]] = field(default_factory=list)
+    request_type_id: str | None = None  # JSM: the customer request type it was raised with
+    participants: list[str] = field(default_factory=list)  # JSM: request participants (user keys)
 
     @property
     def key(self) -> str:
@@ -260,6 +270,10 @@ class Store(jqlmod.Catalog):
         self.issues: dict[int, Issue] = {}
         self.links: dict[int, Link] = {}
         self.attachments: dict[int, Attachment] = {}
+        self.tokens: dict[str, str] = {}  # Data Center personal access token -> user key
+        from .jsm import Jsm  # late: jsm builds on this module
+
+        self.jsm = Jsm(self)
         self._seq = {
             "issue": 10000,
             "comment": 10000,
@@ -325,15 +339,39 @@ class Store(jqlmod.Catalog):
         return self.projects[key]
 
     def authenticate(self, login: str, secret: str) -> User | None:
+        return self.authenticate_basic(login, secret)[0]
+
+    def authenticate_basic(self, login: str, secret: str) -> tuple[User | None, str | None]:
+        """The user of a basic-auth login and how it was proved: ``"api_token"`` or ``"password"``.
+        Passwords count only while ``basic_auth`` is on; Cloud takes the e-mail address as login too."""
         for u in self.users.values():
-            if not u.active:
+            if not u.active or u.customer:
                 continue
             names = {u.name.lower()}
             if self.mode == "cloud":
                 names.add(u.email.lower())
-            if login.lower() in names and secret in {u.password, u.api_token}:
-                return u
-        return None
+            if login.lower() not in names:
+                continue
+            if self.mode == "cloud" and u.api_token is not None and secret == u.api_token:
+                return u, "api_token"
+            if secret == u.password:
+                return (u, "password") if self.config.get("basic_auth", True) else (None, "password")
+        return None, None
+
+    def add_token(self, user: str, token: str) -> User:
+        """Registers a Data Center personal access token for ``user`` (sent as ``Authorization: Bearer``)."""
+        if self.mode == "cloud":
+            raise ApiError(400, "Jira Cloud has no personal access tokens: give the user an api_token instead")
+        u = self.user_by_name(user)
+        if u is None or not token:
+            raise ApiError(400, f"unknown user {user!r} or empty token")
+        self.tokens[token] = u.key
+        return u
+
+    def authenticate_token(self, token: str) -> User | None:
+        key = self.tokens.get(token) if self.mode == "dc" else None
+        u = self.users.get(key) if key else None
+        return u if u is not None and u.active else None
 
     def user_by_name(self, name: str) -> User | None:
         for u in self.users.values():
@@ -445,7 +483,7 @@ class Store(jqlmod.Catalog):
             "roles": {},
             "avatarUrls": {"48x48": f"{self.base_url}/secure/projectavatar?pid={p.id}"},
             "projectKeys": [p.key],
-            "projectTypeKey": "software",
+            "projectTypeKey": p.type_key,
             "archived": False,
         }
 
@@ -815,7 +853,7 @@ class Store(jqlmod.Catalog):
         if c.visibility:
             d["visibility"] = c.visibility
         if self.mode == "cloud":
-            d["jsdPublic"] = True
+            d["jsdPublic"] = c.public
         return d
 
     def add_attachments(self, issue: Issue, parts: list[tuple[str, str | None, bytes]], viewer: User) -> list:
@@ -1014,9 +1052,11 @@ class Store(jqlmod.Catalog):
         removed: set[str] = set()
         for it in items:
             if it == "*all":
-                chosen |= set(ALL_FIELDS)
+                chosen |= set(ALL_FIELDS) | {REQUEST_TYPE_FIELD}
             elif it == "*navigable":
-                chosen |= set(ALL_FIELDS) - NON_NAVIGABLE
+                chosen |= (set(ALL_FIELDS) - NON_NAVIGABLE) | {REQUEST_TYPE_FIELD}
+            elif it == REQUEST_TYPE_FIELD:
+                chosen.add(it)
             elif it.startswith("-"):
                 removed.add(it[1:])
             elif it in ALL_FIELDS:
@@ -1043,7 +1083,7 @@ class Store(jqlmod.Catalog):
                 "id": issue.project.id,
                 "key": issue.project.key,
                 "name": issue.project.name,
-                "projectTypeKey": "software",
+                "projectTypeKey": issue.project.type_key,
             },
             "status": lambda: self.status_json(issue.status),
             "labels": lambda: list(issue.labels),
@@ -1072,6 +1112,8 @@ class Store(jqlmod.Catalog):
         for name in ALL_FIELDS:
             if name in fields:
                 f[name] = values[name]()
+        if REQUEST_TYPE_FIELD in fields and issue.request_type_id is not None:
+            f[REQUEST_TYPE_FIELD] = self.jsm.request_type_field(issue)  # JSM's "Request Type" field
         d: dict[str, Any] = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
             "id": str(issue.id),
@@ -1099,9 +1141,12 @@ class Store(jqlmod.Catalog):
                     "author": self.users[c.author].name,
                     "body": c.body,
                     "created": jira_time(c.created),
+                    "public": c.public,
                 }
                 for c in i.comments
             ]
+            d["requestTypeId"] = i.request_type_id
+            d["participants"] = [self.users[k].name for k in i.participants if k in self.users]
             d["attachments"] = [
                 {
                     "id": str(a.id),
@@ -1140,9 +1185,11 @@ class Store(jqlmod.Catalog):
                     "email": u.email,
                     "displayName": u.display_name,
                     "active": u.active,
+                    "customer": u.customer,
                 }
                 for u in self.users.values()
             ],
+            "serviceDesks": self.jsm.state(),
             "issues": issues,
         }
 
