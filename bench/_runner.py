@@ -44,7 +44,8 @@ def waiting_backlog(marker: str) -> tuple[int, int]:
 def instrument(per_task: dict) -> None:
     from airflow.sdk import get_current_context
 
-    from jicket_ops import jira_writer, mailbox
+    from jicket_ops.adapters import imap as mailbox
+    from jicket_ops.adapters import jira as jira_writer
 
     def task_id() -> str:
         try:
@@ -75,9 +76,9 @@ def instrument(per_task: dict) -> None:
 
     jira_writer.JiraWriter._call = jira_call
 
-    from jicket_ops import pipeline
+    from jicket_ops.stages import write_to_jira
 
-    original_write_one = pipeline._write_one
+    original_write_one = write_to_jira.write_mail
 
     def write_one(*args, **kwargs):
         started = time.time()
@@ -86,7 +87,7 @@ def instrument(per_task: dict) -> None:
         finally:
             per_task.setdefault(task_id(), {}).setdefault("_writes", []).append((started, time.time()))
 
-    pipeline._write_one = write_one
+    write_to_jira.write_mail = write_one
 
 
 def jira_timeline(entry: dict, start: float | None, end: float | None) -> dict:

@@ -157,8 +157,8 @@ def seed_tickets(stack, count: int) -> dict[str, str]:
     """Issues that existed before the backlog (an earlier mailbox's tickets), for replies to answer."""
     import requests
 
-    from jicket_ops.rendering import issue_summary
-    from jicket_ops.ticket_ids import TicketIdScheme
+    from jicket_ops.domain.rendering import issue_summary
+    from jicket_ops.domain.ticket_ids import TicketIdScheme
 
     ids = TicketIdScheme()
     session = requests.Session()
@@ -179,7 +179,7 @@ def fill_backlog(stack, total: int, *, new_share: float = 0.7, attachment_share:
                  folder: str = "INBOX") -> Backlog:
     """Append TOTAL mails to the helpdesk inbox: NEW_SHARE new, the rest replies to existing tickets;
     every 1/ATTACHMENT_SHARE-th mail carries an attachment of ATTACHMENT_BYTES (random, incompressible)."""
-    from jicket_ops.ticket_ids import TicketIdScheme
+    from jicket_ops.domain.ticket_ids import TicketIdScheme
 
     rng = random.Random(seed)
     ids = TicketIdScheme()

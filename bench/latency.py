@@ -4,7 +4,7 @@
 
 The sandbox stack runs here; ``airflow standalone`` (scheduler, DAG processor, triggerer, API server,
 LocalExecutor, SQLite) runs the ``jicket`` DAG with ``JICKET_IMAP_IDLE=true``: one DAG scheduled on the
-inbox asset, whose AssetWatcher (``jicket_ops.idle_trigger.ImapIdleTrigger``) holds IMAP IDLE on the
+inbox asset, whose AssetWatcher (``jicket_ops.orchestration.idle_trigger.ImapIdleTrigger``) holds IMAP IDLE on the
 triggerer, or on its timetable (``JICKET_LOOPMODE=dynamic``, 60 s: the fallback), never two runs at once.
 
 For each probe mail, appended to the inbox once the previous one is done (a quiet helpdesk): the time
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"airflow standalone up in {time.monotonic() - started:.0f} s ({airflow.url}); "
                   f"log {airflow.log_path}")
             airflow.wait("the IDLE watcher on the triggerer", lambda: airflow.query(
-                "select 1 from trigger where classpath = 'jicket_ops.idle_trigger.ImapIdleTrigger'"), 180)
+                "select 1 from trigger where classpath = 'jicket_ops.orchestration.idle_trigger.ImapIdleTrigger'"), 180)
             warm = probe(stack, airflow, 0, timeout=240)  # the first run also parses and warms everything up
             print(f"warm-up mail: {warm['latency_s']} s")
             settle(stack, airflow)

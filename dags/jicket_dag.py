@@ -27,6 +27,7 @@ singleshot) and `JICKET_LOOPTIME` (seconds), read when the file is parsed.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 # `task` comes from the standard provider, which airflow.sdk imports lazily. Naming the module lets the DAG
 # processor import it once, before it forks a parser per file ([dag_processor] parsing_pre_import_modules).
@@ -41,7 +42,8 @@ from airflow.sdk import (
     task,
 )
 
-from jicket_ops.config import environment_lookup, load_schedule, load_task_policy
+from jicket_ops.domain.settings import environment_lookup, load_schedule, load_task_policy
+from jicket_ops.orchestration.tasks import TaskId
 
 SCHEDULE = load_schedule(environment_lookup())
 POLICY = load_task_policy(environment_lookup())
@@ -58,7 +60,7 @@ else:
 if SCHEDULE.imap_idle:  # event-driven as well: a run as soon as IMAP IDLE on the triggerer reports new mail
     from airflow.sdk import AssetOrTimeSchedule
 
-    from jicket_ops.idle_trigger import inbox_asset
+    from jicket_ops.orchestration.idle_trigger import inbox_asset
 
     _inbox = inbox_asset(SCHEDULE.imap_conn_id, SCHEDULE.folder_inbox)
     schedule = AssetOrTimeSchedule(timetable=schedule, assets=[_inbox]) if schedule is not None else [_inbox]
@@ -75,15 +77,19 @@ SERVER_TASK = {
 }
 
 
+# The deployment's mail templates live beside the DAG folder (include/templates), as in Astronomer's layout.
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "include" / "templates" / "confirmation.html.j2"
+
+
 def _stage(name: str, body):
     """Run one stage with the settings and this run's request; configuration errors fail at once."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from jicket_ops.errors import ConfigError
-    from jicket_ops.runtime import task_request, task_settings
+    from jicket_ops.orchestration.runtime import task_request, task_settings
 
     try:
-        settings = task_settings()
+        settings = task_settings(DEFAULT_TEMPLATE)
         return body(settings, task_request(settings))
     except ConfigError as exc:
         raise AirflowFailException(f"{name}: configuration error: {exc}") from exc
@@ -97,7 +103,7 @@ def _final_attempt() -> bool:
 
 def _alert_operator(context) -> None:
     """on_failure_callback: mail JICKET_ALERT_ADDRESS when a task has finally failed."""
-    from jicket_ops.alerts import send_failure_alert
+    from jicket_ops.orchestration.alerts import send_failure_alert
 
     send_failure_alert(context)
 
@@ -135,106 +141,108 @@ PARAMS = {
     default_args={"owner": "jicket", **({"on_failure_callback": _alert_operator} if ALERTS else {})},
 )
 def jicket():
-    @task(**SERVER_TASK)
+    @task(task_id=TaskId.FETCH.value, **SERVER_TASK)
     def fetch() -> dict:
         """List the mails this run handles (UID, UIDVALIDITY, routing headers; no bodies).
 
         Inbox mode: mails in JICKET_FOLDER_INBOX not yet done. Rescan mode (backfill runs, `mode=rescan`,
         or another `folder`): every mail of the folder received in the interval.
         """
-        from jicket_ops import pipeline
-        from jicket_ops.mailbox import Mailbox
+        from jicket_ops.adapters.imap import Mailbox
+        from jicket_ops.stages.fetch import fetch
 
         def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.fetch(settings, mailbox, request)
+                return fetch(settings, mailbox, request)
 
         return _stage("fetch", body)
 
-    @task(**SERVER_TASK)
+    @task(task_id=TaskId.FILTER_MAILS.value, **SERVER_TASK)
     def filter_mails(fetched: dict) -> dict:
         """Apply JICKET_FILTER_CONFIG; blacklisted mails are marked $JicketFiltered and $JicketDone."""
-        from jicket_ops import pipeline
-        from jicket_ops.mailbox import Mailbox
+        from jicket_ops.adapters.imap import Mailbox
+        from jicket_ops.stages.filter_mails import filter_mails
 
         def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.filter_mails(settings, mailbox, fetched)
+                return filter_mails(settings, mailbox, fetched)
 
         return _stage("filter", body)
 
-    @task(**SERVER_TASK)
+    @task(task_id=TaskId.ROUTE.value, **SERVER_TASK)
     def route(filtered: dict) -> dict:
         """Decide new ticket, reply, or Jicket's own mail; own mails are marked $JicketDone."""
-        from jicket_ops import pipeline
-        from jicket_ops.mailbox import Mailbox
+        from jicket_ops.adapters.imap import Mailbox
+        from jicket_ops.stages.route import route
 
         def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.route(settings, mailbox, filtered)
+                return route(settings, mailbox, filtered)
 
         return _stage("route", body)
 
-    @task(**SERVER_TASK)
+    @task(task_id=TaskId.WRITE_TO_JIRA.value, **SERVER_TASK)
     def write_to_jira(routed: dict, fetched: dict) -> dict:
         """Create one issue per new ticket and one comment per reply, exactly once; mark $JicketImported.
 
         In rescan mode only mails whose marker Jira lacks are written. Settings: JICKET_JIRA_PROJECT,
         JICKET_JIRA_ISSUETYPE, JICKET_JIRA_CONCURRENCY, connection jicket_jira.
         """
-        from jicket_ops import pipeline
-        from jicket_ops.jira_writer import JiraWriter
-        from jicket_ops.mailbox import Mailbox
-        from jicket_ops.parsing import MailHeaders
+        from jicket_ops.adapters.imap import Mailbox
+        from jicket_ops.adapters.jira import JiraWriter
+        from jicket_ops.domain.parsing import MailHeaders
+        from jicket_ops.stages.write_to_jira import write_to_jira
 
         sizes = {m["uid"]: m["size"] for m in fetched["mails"]}
         headers = {m["uid"]: MailHeaders.from_dict(m["headers"]) for m in fetched["mails"]}
 
         def body(settings, request):
-            jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
+            jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type,
+                              settings.jira_concurrency)
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.write_to_jira(settings, mailbox, jira, routed, sizes, headers, _final_attempt())
+                return write_to_jira(settings, mailbox, jira, routed, sizes, headers, _final_attempt())
 
         return _stage("write_to_jira", body)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
+    @task(task_id=TaskId.CONFIRM.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
     def confirm() -> dict:
         """Send the confirmation of every imported new ticket not yet confirmed (from any run).
 
         Settings: JICKET_THREAD_TEMPLATE, JICKET_TICKET_ADDRESS, connection jicket_smtp. Not in rescan runs.
         """
-        from jicket_ops import pipeline
-        from jicket_ops.jira_writer import JiraWriter
-        from jicket_ops.mailbox import Mailbox
-        from jicket_ops.mailer import Mailer
+        from jicket_ops.adapters.imap import Mailbox
+        from jicket_ops.adapters.jira import JiraWriter
+        from jicket_ops.adapters.smtp import Mailer
+        from jicket_ops.stages.confirm import confirm
 
         def body(settings, request):
-            jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
+            jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type,
+                              settings.jira_concurrency)
             with Mailbox(settings.imap_conn_id) as mailbox:
                 # This run's write results spare the Jira lookup of the issues just written (None if it failed).
-                written = get_current_context()["ti"].xcom_pull(task_ids="write_to_jira")
-                return pipeline.confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request,
-                                        _final_attempt(), written)
+                written = get_current_context()["ti"].xcom_pull(task_ids=TaskId.WRITE_TO_JIRA.value)
+                return confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request,
+                               _final_attempt(), written)
 
         return _stage("confirm", body)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
+    @task(task_id=TaskId.MOVE.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
     def move() -> dict:
         """Move every mail marked $JicketDone to JICKET_FOLDER_SUCCESS, and quarantined mails to
         JICKET_FOLDER_QUARANTINE (not in rescan runs)."""
-        from jicket_ops import pipeline
-        from jicket_ops.mailbox import Mailbox
+        from jicket_ops.adapters.imap import Mailbox
+        from jicket_ops.stages.move import move
 
         def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return pipeline.move(settings, mailbox, request)
+                return move(settings, mailbox, request)
 
         return _stage("move", body)
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
+    @task(task_id=TaskId.SUMMARIZE.value, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
     def summarize() -> dict:
         """Log and return what this run did (counts, ticket keys), emit metrics; fail if any stage failed."""
-        from jicket_ops.summary import summarize_run
+        from jicket_ops.orchestration.summary import summarize_run
 
         return summarize_run(get_current_context())
 

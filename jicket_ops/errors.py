@@ -60,8 +60,8 @@ class MailDeliveryError(JicketError):
 class MailProcessingError(JicketError):
     """Some mails of a batch failed; the others were processed. Lists every failed mail."""
 
-    def __init__(self, stage: str, failures: dict[str, str]) -> None:
+    def __init__(self, stage: str, failures: dict[int, str]) -> None:
         self.stage = stage
-        self.failures = failures
-        lines = "; ".join(f"{mail}: {why}" for mail, why in sorted(failures.items()))
+        self.failures = failures  # uid -> why
+        lines = "; ".join(f"uid={uid}: {why}" for uid, why in sorted(failures.items()))
         super().__init__(f"{stage}: {len(failures)} mail(s) failed and stay in the inbox for the next run: {lines}")

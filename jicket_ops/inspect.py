@@ -20,16 +20,15 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
-from jicket_ops import filters as filter_rules
-from jicket_ops.config import Settings, environment_lookup, load_settings
-from jicket_ops.content import ContentOptions, mail_content
+from jicket_ops.domain import filters as filter_rules
+from jicket_ops.domain.content import ContentOptions, mail_content
+from jicket_ops.domain.parsing import parse_mail
+from jicket_ops.domain.rendering import comment_body, issue_description, issue_summary
+from jicket_ops.domain.routing import Route, resolve_bounce, route_mail
+from jicket_ops.domain.settings import Settings, environment_lookup, load_settings
 from jicket_ops.errors import ConfigError
-from jicket_ops.parsing import parse_mail
-from jicket_ops.rendering import comment_body, issue_description, issue_summary
-from jicket_ops.routing import Route, bounce_ticket, route_mail
 
 PLACEHOLDER_PROJECT = "HD"
 PLACEHOLDER_ADDRESS = "helpdesk@example.invalid"
@@ -52,7 +51,8 @@ def inspect_settings(project: str | None = None, ticket_address: str | None = No
         if not (env.get(name) or env.get(f"AIRFLOW_VAR_{name}") or "").strip():
             env[name] = placeholder
             warnings.append(f"{name} is not set; using {placeholder!r}")
-    return load_settings(environment_lookup(env)), warnings
+    default_template = Path.cwd() / "include" / "templates" / "confirmation.html.j2"  # no mail is sent
+    return load_settings(environment_lookup(env), default_template, require_template=False), warnings
 
 
 def inspect_mail(raw: bytes, settings: Settings, filters: filter_rules.FilterConfig, name: str = "") -> dict:
@@ -63,11 +63,8 @@ def inspect_mail(raw: bytes, settings: Settings, filters: filter_rules.FilterCon
     decision = route_mail(headers, uid=1, uidvalidity=1, ids=settings.ids, ticket_address=settings.ticket_address,
                           project=settings.jira_project)
     reasons = list(decision.reasons)
-    if decision.route is Route.BOUNCE and not decision.ticket_id:
-        found = bounce_ticket(mail, settings.ids)
-        if found is not None:
-            decision = replace(decision, ticket_id=found[0])
-            reasons.append(found[1])
+    decision = resolve_bounce(decision, mail, settings.ids)
+    reasons = list(decision.reasons)
     route = decision.route
     if verdict.filtered:
         route = Route.FILTERED

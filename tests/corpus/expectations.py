@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from jicket_ops.attachments import is_variant_of
+from jicket_ops.domain.attachments import is_variant_of
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from jicket_ops.domain.parsing import parse_mail
 from jicket_ops.inspect import inspect_mail, inspect_settings, main
-from jicket_ops.parsing import parse_mail
 from tests.corpus import generate
 from tests.corpus.expectations import HERE, MAILS, MANIFEST, raw_of, text_problems, upload_problems
 from tests.corpus.legacy_062 import crashes

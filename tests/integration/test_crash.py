@@ -21,13 +21,13 @@ HOOK_DIR = Path(__file__).parent / "crash_hook"
 
 KILL_POINTS = {
     # name: JICKET_TEST_KILL_AT (module:Class.method:N[:during])
-    "after Jira created the 2nd issue": "jicket_ops.jira_writer:JiraWriter.create_issue:2",
-    "while Jira creates the 1st issue": "jicket_ops.jira_writer:JiraWriter.create_issue:1:during",
-    "after Jira added the 1st comment": "jicket_ops.jira_writer:JiraWriter.add_comment:1",
-    "after the 2nd confirmation was accepted": "jicket_ops.mailer:Mailer.send:2",
-    "after the 1st IMAP keyword store": "jicket_ops.mailbox:Mailbox.add_keywords:1",
-    "after the 3rd IMAP keyword store": "jicket_ops.mailbox:Mailbox.add_keywords:3",
-    "after the IMAP move": "jicket_ops.mailbox:Mailbox.move:1",
+    "after Jira created the 2nd issue": "jicket_ops.adapters.jira:JiraWriter.create_issue:2",
+    "while Jira creates the 1st issue": "jicket_ops.adapters.jira:JiraWriter.create_issue:1:during",
+    "after Jira added the 1st comment": "jicket_ops.adapters.jira:JiraWriter.add_comment:1",
+    "after the 2nd confirmation was accepted": "jicket_ops.adapters.smtp:Mailer.send:2",
+    "after the 1st IMAP keyword store": "jicket_ops.adapters.imap:Mailbox.add_keywords:1",
+    "after the 3rd IMAP keyword store": "jicket_ops.adapters.imap:Mailbox.add_keywords:3",
+    "after the IMAP move": "jicket_ops.adapters.imap:Mailbox.move:1",
 }
 NEW = ["Printer on fire", "VPN down", "Password reset"]
 

@@ -9,9 +9,9 @@ import smtplib
 import pytest
 import requests
 
-from jicket_ops.jira_writer import JiraWriter
-from jicket_ops.mailbox import Mailbox
-from jicket_ops.mailer import Mailer
+from jicket_ops.adapters.imap import Mailbox
+from jicket_ops.adapters.jira import JiraWriter
+from jicket_ops.adapters.smtp import Mailer
 from tests.integration.conftest import CUSTOMER, SUCCESS_FOLDER, deliver, make_mail, messages
 from tests.integration.test_scenarios import TAG
 

@@ -15,8 +15,8 @@ from collections import Counter
 
 import requests
 
-from jicket_ops.parsing import message_id_key, parse_mail
-from jicket_ops.rendering import attachment_intent, mail_marker, markers_in
+from jicket_ops.domain.parsing import message_id_key, parse_mail
+from jicket_ops.domain.rendering import attachment_intent, mail_marker, markers_in
 from sandbox.stack import JIRA_PROJECT
 from tests.corpus.expectations import MAILS, MANIFEST, raw_of, text_problems, upload_problems
 from tests.corpus.generate import blob

@@ -12,8 +12,8 @@ from email.message import EmailMessage
 
 import pytest
 
+from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.errors import MailboxError
-from jicket_ops.mailbox import Mailbox
 from tests.integration.conftest import CUSTOMER, HELPDESK, ROOT, SUCCESS_FOLDER, deliver, make_mail, messages
 
 
@@ -132,8 +132,8 @@ def test_self_signed_imap_server_is_refused_unless_its_ca_is_configured(env, mon
 
 
 def test_self_signed_smtp_server_is_refused_unless_its_ca_is_configured(env, monkeypatch):
+    from jicket_ops.adapters.smtp import Mailer
     from jicket_ops.errors import MailDeliveryError
-    from jicket_ops.mailer import Mailer
 
     connection = json.loads(env.connection_env()["AIRFLOW_CONN_JICKET_SMTP"])
     connection["extra"].pop("ca_file")

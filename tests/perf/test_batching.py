@@ -10,14 +10,20 @@ import threading
 import pytest
 
 from bench.common import fill_backlog, jira_request_kinds, seed_tickets
-from jicket_ops import jira_writer as jira_writer_module
-from jicket_ops import pipeline
-from jicket_ops.config import environment_lookup, load_settings
+from jicket_ops.adapters import jira as jira_writer_module
+from jicket_ops.adapters.imap import Mailbox
+from jicket_ops.adapters.jira import JiraWriter
+from jicket_ops.adapters.smtp import Mailer
+from jicket_ops.domain.parsing import MailHeaders
+from jicket_ops.domain.settings import environment_lookup, load_settings
 from jicket_ops.errors import MailDeliveryError
-from jicket_ops.jira_writer import JiraWriter
-from jicket_ops.mailbox import Mailbox
-from jicket_ops.mailer import Mailer
-from jicket_ops.parsing import MailHeaders
+from jicket_ops.stages import write_to_jira as write_stage
+from jicket_ops.stages.confirm import confirm, send_all, written_issues
+from jicket_ops.stages.fetch import fetch
+from jicket_ops.stages.filter_mails import filter_mails
+from jicket_ops.stages.move import move
+from jicket_ops.stages.route import route
+from tests.support import TEMPLATE
 
 STAGES = ("fetch", "filter_mails", "route", "write_to_jira", "confirm", "move")
 
@@ -36,21 +42,22 @@ def run_stages(stack, settings) -> dict[str, dict]:
                       "sessions": len({id(jira._shared_client)}) if jira and jira._shared_client else 0}
 
     def writer() -> JiraWriter:
-        return JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
+        return JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type,
+                      settings.jira_concurrency)
 
-    stage("fetch", lambda mb: pipeline.fetch(settings, mb))
-    stage("filter_mails", lambda mb: pipeline.filter_mails(settings, mb, outputs["fetch"]))
-    stage("route", lambda mb: pipeline.route(settings, mb, outputs["filter_mails"]))
+    stage("fetch", lambda mb: fetch(settings, mb))
+    stage("filter_mails", lambda mb: filter_mails(settings, mb, outputs["fetch"]))
+    stage("route", lambda mb: route(settings, mb, outputs["filter_mails"]))
     mails = outputs["fetch"]["mails"]
     sizes = {m["uid"]: m["size"] for m in mails}
     headers = {m["uid"]: MailHeaders.from_dict(m["headers"]) for m in mails}
     jira = writer()
-    stage("write_to_jira", lambda mb: pipeline.write_to_jira(settings, mb, jira, outputs["route"], sizes, headers),
+    stage("write_to_jira", lambda mb: write_stage.write_to_jira(settings, mb, jira, outputs["route"], sizes, headers),
           jira)
     jira = writer()
-    stage("confirm", lambda mb: pipeline.confirm(settings, mb, jira, lambda: Mailer(settings.smtp_conn_id),
+    stage("confirm", lambda mb: confirm(settings, mb, jira, lambda: Mailer(settings.smtp_conn_id),
                                                  written=outputs["write_to_jira"]), jira)
-    stage("move", lambda mb: pipeline.move(settings, mb))
+    stage("move", lambda mb: move(settings, mb))
     cost["outputs"] = outputs
     return cost
 
@@ -66,7 +73,7 @@ def fresh_backlog(stack, size: int):
 
 @pytest.fixture()
 def settings(stack):
-    return load_settings(environment_lookup())
+    return load_settings(environment_lookup(), TEMPLATE)
 
 
 def test_imap_round_trips_per_stage_do_not_grow_with_the_number_of_mails(stack, settings):
@@ -78,7 +85,7 @@ def test_imap_round_trips_per_stage_do_not_grow_with_the_number_of_mails(stack, 
         assert backlog.total == size
         trips[size] = {stage: cost[stage]["imap"] for stage in STAGES}
     for stage in STAGES:
-        extra_body_batches = {size: math.ceil(size / pipeline.BODY_BATCH_MAILS) - 1 for size in trips}
+        extra_body_batches = {size: math.ceil(size / write_stage.BODY_BATCH_MAILS) - 1 for size in trips}
         if stage == "write_to_jira":  # bodies are fetched in chunks of BODY_BATCH_MAILS: one command each
             assert {size: trips[size][stage] - extra_body_batches[size] for size in trips} == \
                 {size: trips[4][stage] for size in trips}, trips
@@ -153,10 +160,10 @@ def confirmations(count: int) -> dict[int, tuple]:
 def test_confirmations_go_out_over_parallel_sessions():
     FakeMailer.opened = []
     sent: list[int] = []
-    failures: dict[str, str] = {}
-    pipeline.send_all(Plan(), FakeMailer, confirmations(10), sent, failures)
+    failures: dict[int, str] = {}
+    send_all(Plan(), FakeMailer, confirmations(10), sent, failures)
     assert len(FakeMailer.opened) == 3, "three SMTP sessions"
-    assert sent == [1, 2, 3, 5, 6, 7, 8, 9, 10] and list(failures) == ["poison"]
+    assert sent == [1, 2, 3, 5, 6, 7, 8, 9, 10] and list(failures) == [4]
 
 
 def test_a_session_that_cannot_open_leaves_the_work_to_the_others_then_fails():
@@ -169,7 +176,7 @@ def test_a_session_that_cannot_open_leaves_the_work_to_the_others_then_fails():
 
     sent: list[int] = []
     with pytest.raises(MailDeliveryError, match="cannot log in"):
-        pipeline.send_all(Plan(), factory, confirmations(6), sent, {})
+        send_all(Plan(), factory, confirmations(6), sent, {})
     assert sent == [1, 2, 3, 5, 6], "what went out is known, so it is marked done before the retry"
 
 
@@ -180,7 +187,7 @@ def test_written_issues_only_trusts_the_same_folder_and_uidvalidity():
         {"uid": 3, "action": "commented", "ticket_id": "CCC", "issue_key": "HD-3"},
         {"uid": 4, "action": "created", "ticket_id": "OTHER", "issue_key": "HD-4"}]}
     ticket_of = {1: "AAA", 2: "BBB", 3: "CCC", 4: "DDD"}
-    assert pipeline.written_issues(written, "INBOX", 7, ticket_of) == {1: "HD-1", 2: "HD-2"}
-    assert pipeline.written_issues(written, "INBOX", 8, ticket_of) == {}
-    assert pipeline.written_issues(written, "Archive", 7, ticket_of) == {}
-    assert pipeline.written_issues(None, "INBOX", 7, ticket_of) == {}
+    assert written_issues(written, "INBOX", 7, ticket_of) == {1: "HD-1", 2: "HD-2"}
+    assert written_issues(written, "INBOX", 8, ticket_of) == {}
+    assert written_issues(written, "Archive", 7, ticket_of) == {}
+    assert written_issues(None, "INBOX", 7, ticket_of) == {}

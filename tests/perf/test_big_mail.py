@@ -10,12 +10,16 @@ import tracemalloc
 import requests
 
 from bench.common import fill_backlog, jira_request_kinds, make_mail, seed_tickets
-from jicket_ops import pipeline
-from jicket_ops.attachments import MultipartBody
-from jicket_ops.config import environment_lookup, load_settings
-from jicket_ops.jira_writer import JiraWriter
-from jicket_ops.mailbox import Mailbox
-from jicket_ops.parsing import MailHeaders
+from jicket_ops.adapters.imap import Mailbox
+from jicket_ops.adapters.jira import JiraWriter
+from jicket_ops.domain.attachments import MultipartBody
+from jicket_ops.domain.parsing import MailHeaders
+from jicket_ops.domain.settings import environment_lookup, load_settings
+from jicket_ops.stages import write_to_jira as write_stage
+from jicket_ops.stages.fetch import fetch
+from jicket_ops.stages.filter_mails import filter_mails
+from jicket_ops.stages.route import route
+from tests.support import TEMPLATE
 
 NAME = "Vertrag M\u00fcller (final).pdf"
 
@@ -25,20 +29,21 @@ def test_a_big_attachment_reaches_jira_byte_identical_in_one_streamed_request(st
     stack.jira.configure(attachment_max_bytes=100 * 1024 * 1024)  # reset with the stand-in after the test
     data = random.Random(11).randbytes(9 * 1024 * 1024)  # 12 MB once encoded: a big mail, written alone
     raw = make_mail(1, subject="The signed contract", attachment=data).replace(b"scan-1.bin", NAME.encode())
-    assert len(raw) > pipeline.BIG_MAIL_BYTES
+    assert len(raw) > write_stage.BIG_MAIL_BYTES
     existing = seed_tickets(stack, 1)
     with stack.imap() as client:
         client.append("INBOX", raw)
     fill_backlog(stack, 6, existing=existing, attachment_share=0)  # small mails before and after it
-    settings = load_settings(environment_lookup())
+    settings = load_settings(environment_lookup(), TEMPLATE)
     with Mailbox(settings.imap_conn_id) as mailbox:
-        fetched = pipeline.fetch(settings, mailbox)
+        fetched = fetch(settings, mailbox)
     with Mailbox(settings.imap_conn_id) as mailbox:
-        routed = pipeline.route(settings, mailbox, pipeline.filter_mails(settings, mailbox, fetched))
+        routed = route(settings, mailbox, filter_mails(settings, mailbox, fetched))
     sizes = {m["uid"]: m["size"] for m in fetched["mails"]}
     headers = {m["uid"]: MailHeaders.from_dict(m["headers"]) for m in fetched["mails"]}
 
-    jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type)
+    jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type,
+                      settings.jira_concurrency)
     uploads: list[requests.PreparedRequest] = []
     jira._client()._session.hooks["response"].append(  # what went over the wire (observed, not replaced)
         lambda response, *args, **kwargs: uploads.append(response.request)
@@ -47,7 +52,7 @@ def test_a_big_attachment_reaches_jira_byte_identical_in_one_streamed_request(st
     tracemalloc.start()
     try:
         with Mailbox(settings.imap_conn_id) as mailbox:
-            written = pipeline.write_to_jira(settings, mailbox, jira, routed, sizes, headers)
+            written = write_stage.write_to_jira(settings, mailbox, jira, routed, sizes, headers)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 from jicket_ops.errors import ConfigError
-from jicket_ops.idle_trigger import CLASSPATH, AsyncImap, ImapIdleTrigger, astring, inbox_asset
+from jicket_ops.orchestration.idle_trigger import CLASSPATH, AsyncImap, ImapIdleTrigger, astring, inbox_asset
 from tests.integration.conftest import ROOT
 
 MAIL = b"From: Customer <c1@customers.example.org>\r\nTo: helpdesk@example.test\r\nSubject: Hello\r\n\r\nbody\r\n"
@@ -274,7 +274,7 @@ def test_event_mode_is_one_dag_on_the_asset_or_the_timetable(monkeypatch, mode):
 
 
 def test_a_bad_idle_setting_is_named(monkeypatch):
-    from jicket_ops.config import environment_lookup, load_schedule
+    from jicket_ops.domain.settings import environment_lookup, load_schedule
 
     with pytest.raises(ConfigError, match="JICKET_IMAP_IDLE"):
         load_schedule(environment_lookup({"JICKET_IMAP_IDLE": "sometimes"}))

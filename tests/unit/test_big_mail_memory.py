@@ -16,9 +16,9 @@ import requests
 from urllib3 import encode_multipart_formdata
 from urllib3.fields import RequestField
 
-from jicket_ops import mime_memory
-from jicket_ops.attachments import MultipartBody
-from jicket_ops.parsing import parse_mail
+from jicket_ops.domain import mime_memory
+from jicket_ops.domain.attachments import MultipartBody
+from jicket_ops.domain.parsing import parse_mail
 from tests.corpus.expectations import MAILS, raw_of
 
 

@@ -2,9 +2,10 @@ from datetime import timedelta
 
 import pytest
 
-from jicket_ops.config import environment_lookup, load_schedule, load_settings
-from jicket_ops.connections import ensure_connections, imap_connection, jira_connection, smtp_connection
+from jicket_ops.domain.settings import environment_lookup, load_schedule, load_settings
 from jicket_ops.errors import ConfigError
+from jicket_ops.orchestration.connections import ensure_connections, imap_connection, jira_connection, smtp_connection
+from tests.support import TEMPLATE
 
 BASE = {"JICKET_JIRA_PROJECT": "SHD", "JICKET_TICKET_ADDRESS": "support@example.com"}
 
@@ -14,7 +15,7 @@ def lookup(values):
 
 
 def test_defaults_are_those_of_jicket_062():
-    settings = load_settings(lookup(BASE))
+    settings = load_settings(lookup(BASE), TEMPLATE)
     assert settings.folder_inbox == "INBOX"
     assert settings.folder_success == "jicket"
     assert settings.ids.prefix == "JI-" and settings.ids.salt == "JicketSalt" and settings.ids.min_length == 6
@@ -22,8 +23,8 @@ def test_defaults_are_those_of_jicket_062():
 
 
 def test_minlen_uses_the_real_062_name_and_the_documented_alias():
-    assert load_settings(lookup({**BASE, "JICKET_ID_MINLEN": "8"})).ids.min_length == 8
-    assert load_settings(lookup({**BASE, "JICKET_ID_MINLENGTH": "9"})).ids.min_length == 9
+    assert load_settings(lookup({**BASE, "JICKET_ID_MINLEN": "8"}), TEMPLATE).ids.min_length == 8
+    assert load_settings(lookup({**BASE, "JICKET_ID_MINLENGTH": "9"}), TEMPLATE).ids.min_length == 9
 
 
 @pytest.mark.parametrize(("values", "setting"), [
@@ -39,7 +40,7 @@ def test_minlen_uses_the_real_062_name_and_the_documented_alias():
 ])
 def test_invalid_settings_name_the_setting(values, setting):
     with pytest.raises(ConfigError) as info:
-        load_settings(lookup(values))
+        load_settings(lookup(values), TEMPLATE)
     assert info.value.setting == setting
 
 

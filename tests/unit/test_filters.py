@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from jicket_ops.domain.filters import evaluate, parse_filter_config
 from jicket_ops.errors import FilterConfigError
-from jicket_ops.filters import evaluate, parse_filter_config
 
 MANUAL_EXAMPLE = {
     "blacklist": [{"description": "Deny mails from domain test.com", "addresspattern": ".*@test\\.com"}],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jicket_ops.imap_names import modified_utf7, quote
+from jicket_ops.adapters.imap_names import modified_utf7, quote
 
 
 @pytest.mark.parametrize(("name", "encoded"), [

@@ -1,7 +1,7 @@
 import pytest
 
-from jicket_ops.loops import RateLimit, answer_verdict
-from jicket_ops.parsing import MailHeaders
+from jicket_ops.domain.answer_policy import answer_verdict
+from jicket_ops.domain.parsing import MailHeaders
 
 HELPDESK = "support@company.com"
 
@@ -32,7 +32,3 @@ def test_machine_mail_is_never_answered(fields, why):
     assert not result.answer and why in result.reason
 
 
-def test_rate_limit():
-    assert not RateLimit(3).exceeded(2)
-    assert RateLimit(3).exceeded(3)
-    assert not RateLimit(0).exceeded(1000)

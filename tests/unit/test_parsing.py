@@ -1,4 +1,4 @@
-from jicket_ops.parsing import parse_headers, parse_mail
+from jicket_ops.domain.parsing import parse_headers, parse_mail
 
 SIMPLE = (b"From: Customer <foo@customer.com>\r\nTo: support@company.com\r\nCc: boss@customer.com\r\n"
           b"Subject: Feature XY broken\r\nMessage-ID: <abc@customer.com>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
@@ -65,9 +65,9 @@ def test_header_roundtrip_through_xcom_dict():
 # -- real-world fidelity ------------------------------------------------------------------------------------
 import pytest  # noqa: E402
 
-from jicket_ops.attachments import format_size, is_variant_of, parse_size, safe_filename, unique_names  # noqa: E402
-from jicket_ops.parsing import decode_bytes, message_id_key  # noqa: E402
-from jicket_ops.reply_text import cut_text, kept_lines  # noqa: E402
+from jicket_ops.domain.attachments import format_size, is_variant_of, parse_size, safe_filename, unique_names  # noqa: E402
+from jicket_ops.domain.parsing import decode_bytes, message_id_key  # noqa: E402
+from jicket_ops.domain.reply_text import cut_text, kept_lines  # noqa: E402
 
 
 @pytest.mark.parametrize(("data", "charset", "text", "defect"), [

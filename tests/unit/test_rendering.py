@@ -2,10 +2,10 @@ import re
 
 import pytest
 
+from jicket_ops.domain.parsing import MailHeaders
+from jicket_ops.domain.rendering import ThreadTemplate, confirmation_mail, issue_summary, recipients
+from jicket_ops.domain.ticket_ids import TicketIdScheme
 from jicket_ops.errors import TemplateError
-from jicket_ops.parsing import MailHeaders
-from jicket_ops.rendering import ThreadTemplate, confirmation_mail, issue_summary, recipients
-from jicket_ops.ticket_ids import TicketIdScheme
 
 IDS = TicketIdScheme()
 HEADERS = MailHeaders(subject="Feature XY broken", from_address="foo@customer.com",
@@ -66,9 +66,9 @@ def test_subject_cannot_inject_headers():
 
 
 # -- Jira text ------------------------------------------------------------------------------------------------
-from jicket_ops.content import ContentOptions, mail_content  # noqa: E402
-from jicket_ops.parsing import parse_mail  # noqa: E402
-from jicket_ops.rendering import (  # noqa: E402
+from jicket_ops.domain.content import ContentOptions, mail_content  # noqa: E402
+from jicket_ops.domain.parsing import parse_mail  # noqa: E402
+from jicket_ops.domain.rendering import (  # noqa: E402
     TEXT_LIMIT,
     attachment_intent,
     comment_body,
@@ -76,7 +76,7 @@ from jicket_ops.rendering import (  # noqa: E402
     mail_marker,
     markers_in,
 )
-from jicket_ops.wiki_markup import escape_text, html_to_wiki, plain_to_wiki  # noqa: E402
+from jicket_ops.domain.wiki_markup import escape_text, html_to_wiki, plain_to_wiki  # noqa: E402
 
 
 def test_sender_text_cannot_inject_markup_or_forge_a_marker():

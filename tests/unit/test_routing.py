@@ -1,6 +1,6 @@
-from jicket_ops.parsing import MailHeaders
-from jicket_ops.routing import Route, route_mail, sent_message_id
-from jicket_ops.ticket_ids import TicketIdScheme
+from jicket_ops.domain.parsing import MailHeaders
+from jicket_ops.domain.routing import Route, route_mail, sent_message_id
+from jicket_ops.domain.ticket_ids import TicketIdScheme
 
 IDS = TicketIdScheme()
 HELPDESK = "support@company.com"
@@ -50,13 +50,14 @@ def test_hostile_header_id_is_not_trusted():
 # -- machine mail, issue keys, answered mails, bounces ------------------------------------------------------------
 import pytest  # noqa: E402
 
-from jicket_ops.config import load_settings  # noqa: E402
+from jicket_ops.domain.parsing import message_id_key, parse_mail  # noqa: E402
+from jicket_ops.domain.rendering import mail_marker  # noqa: E402
+from jicket_ops.domain.routing import bounce_ticket  # noqa: E402
+from jicket_ops.domain.settings import load_settings  # noqa: E402
+from jicket_ops.domain.tickets import Ticket, TicketLookup, Transition  # noqa: E402
+from jicket_ops.domain.write_plan import WriteAction, plan_write  # noqa: E402
 from jicket_ops.errors import ConfigError  # noqa: E402
-from jicket_ops.jira_writer import Ticket, Transition  # noqa: E402
-from jicket_ops.parsing import message_id_key, parse_mail  # noqa: E402
-from jicket_ops.pipeline import plan_write  # noqa: E402
-from jicket_ops.rendering import mail_marker  # noqa: E402
-from jicket_ops.routing import bounce_ticket  # noqa: E402
+from tests.support import TEMPLATE  # noqa: E402
 
 CONFIRM = sent_message_id(IDS, "KR532ELDTD", "confirm", "company.com")
 
@@ -102,27 +103,32 @@ def ticket(key="HD-1", ticket_id="KR532ELDTD", category="new", mails=(), **extra
                   markers=frozenset(mail_marker(m) for m in mails), ticket_id=ticket_id, **extra)
 
 
+def plan(decision, mail, policy="reopen", by_id=None, by_key=None, by_mail=None):
+    found = plan_write(decision, TicketLookup(by_id or {}, by_key or {}, by_mail or {}), mail, policy)
+    return found.action, found.ticket_id, found.ticket
+
+
 def test_plan_write_by_id_key_answered_mail_and_resolved_policy():
     reply = route_in(subject="Re: [#JI-KR532ELDTD] x")
     own_id = reply.fallback_ticket_id
     mail = "a" * 20
-    assert plan_write(reply, {"KR532ELDTD": ticket()}, mail)[0] == "comment"
-    assert plan_write(reply, {"KR532ELDTD": ticket(mails=[mail])}, mail)[0] == "already_commented"
-    assert plan_write(reply, {}, mail) == ("create", own_id, None)
+    assert plan(reply, mail, by_id={"KR532ELDTD": ticket()})[0] is WriteAction.COMMENT
+    assert plan(reply, mail, by_id={"KR532ELDTD": ticket(mails=[mail])})[0] is WriteAction.ALREADY_COMMENTED
+    assert plan(reply, mail) == (WriteAction.CREATE, own_id, None)
     resolved = {"KR532ELDTD": ticket(category="done")}
-    assert plan_write(reply, resolved, mail, "reopen")[0] == "comment"
-    assert plan_write(reply, resolved, mail, "new")[0] == "create"
+    assert plan(reply, mail, "reopen", by_id=resolved)[0] is WriteAction.COMMENT
+    assert plan(reply, mail, "new", by_id=resolved)[0] is WriteAction.CREATE
     followed = {**resolved, own_id: ticket("HD-9", own_id, mails=[mail])}
-    assert plan_write(reply, followed, mail, "new")[:2] == ("already_created", own_id)
+    assert plan(reply, mail, "new", by_id=followed)[:2] == (WriteAction.ALREADY_CREATED, own_id)
     by_key = route_in(subject="[HD-3] x")
     untagged = ticket("HD-3", None)
-    assert plan_write(by_key, {"key:HD-3": untagged}, mail) == ("comment", "", untagged)
+    assert plan(by_key, mail, by_key={"HD-3": untagged}) == (WriteAction.COMMENT, "", untagged)
     answering = route_in(in_reply_to="<first@customer>")
     holder = ticket("HD-4", "SEEDT1")
-    assert plan_write(answering, {f"mail:{message_id_key('<first@customer>')}": holder}, mail) == \
-        ("comment", "SEEDT1", holder)
+    assert plan(answering, mail, by_mail={message_id_key("<first@customer>"): holder}) == \
+        (WriteAction.COMMENT, "SEEDT1", holder)
     ooo = route_in(subject="Automatic reply: [#JI-KR532ELDTD]", auto_submitted="auto-replied")
-    assert plan_write(ooo, resolved, mail, "new")[0] == "comment"  # machine mail never opens a follow-up
+    assert plan(ooo, mail, "new", by_id=resolved)[0] is WriteAction.COMMENT  # machine mail never opens a follow-up
 
 
 def test_ticket_reads_the_attachment_list_of_its_texts():
@@ -139,12 +145,12 @@ BASE = {"JICKET_JIRA_PROJECT": "HD", "JICKET_TICKET_ADDRESS": "help@example.com"
 
 
 def test_fidelity_settings_defaults_and_values():
-    settings = load_settings(BASE.get)
+    settings = load_settings(BASE.get, TEMPLATE)
     assert (settings.attachment_max_bytes, settings.reply_strip_quotes, settings.reply_attach_original,
             settings.resolved_policy, settings.jira_set_reporter, settings.jira_add_watchers) == \
         (10 * 1024 * 1024, True, False, "reopen", False, False)
     custom = load_settings({**BASE, "JICKET_ATTACHMENT_MAX_BYTES": "2M", "JICKET_REPLY_LANGUAGES": "de, en",
-                            "JICKET_RESOLVED_POLICY": "NEW", "JICKET_JIRA_ADD_WATCHERS": "yes"}.get)
+                            "JICKET_RESOLVED_POLICY": "NEW", "JICKET_JIRA_ADD_WATCHERS": "yes"}.get, TEMPLATE)
     assert (custom.attachment_max_bytes, custom.reply_languages, custom.resolved_policy, custom.jira_add_watchers) \
         == (2 * 1024 * 1024, ("de", "en"), "new", True)
 
@@ -157,4 +163,4 @@ def test_fidelity_settings_defaults_and_values():
 ])
 def test_invalid_fidelity_settings_name_the_setting(name, value):
     with pytest.raises(ConfigError, match=name):
-        load_settings({**BASE, name: value}.get)
+        load_settings({**BASE, name: value}.get, TEMPLATE)

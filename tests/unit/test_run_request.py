@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from jicket_ops.domain.run_request import RunRequest, run_request
 from jicket_ops.errors import ConfigError
-from jicket_ops.run_request import RunRequest, run_request
 
 NO_INTERVAL = (None, None)
 

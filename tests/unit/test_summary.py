@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jicket_ops.summary import build_summary, summary_line
+from jicket_ops.orchestration.summary import build_summary, summary_line
 
 STATES_OK = {s: "success" for s in ("fetch", "filter_mails", "route", "write_to_jira", "confirm", "move")}
 

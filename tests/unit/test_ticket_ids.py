@@ -1,6 +1,6 @@
 import pytest
 
-from jicket_ops.ticket_ids import TicketIdScheme
+from jicket_ops.domain.ticket_ids import TicketIdScheme
 
 
 def test_legacy_ids_decode_to_the_uid_and_keep_threading():

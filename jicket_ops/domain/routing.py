@@ -16,11 +16,11 @@ mail, which only the body holds (``bounce_ticket``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from jicket_ops.parsing import MailHeaders, ParsedMail, message_id_key
-from jicket_ops.ticket_ids import TicketIdScheme
+from jicket_ops.domain.parsing import MailHeaders, ParsedMail, message_id_key
+from jicket_ops.domain.ticket_ids import TicketIdScheme
 
 MAX_THREAD_KEYS = 5  # nearest referenced mails looked up in Jira (in the batched search)
 
@@ -221,3 +221,13 @@ def bounce_ticket(mail: ParsedMail, ids: TicketIdScheme) -> tuple[str, str] | No
         if ticket_id:
             return ticket_id, "the report quotes a Message-ID Jicket sent"
     return None
+
+
+def resolve_bounce(decision: RouteDecision, mail: ParsedMail, ids: TicketIdScheme) -> RouteDecision:
+    """A bounce of one of Jicket's own mails, with the ticket named in the returned original (if any)."""
+    if decision.route is not Route.BOUNCE or decision.ticket_id:
+        return decision
+    found = bounce_ticket(mail, ids)
+    if found is None:
+        return decision
+    return replace(decision, ticket_id=found[0], reasons=(*decision.reasons, found[1]))

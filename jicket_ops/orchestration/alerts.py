@@ -6,8 +6,8 @@ from functools import cached_property
 
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-from jicket_ops.mailer import JicketSmtpHook
-from jicket_ops.runtime import airflow_lookup
+from jicket_ops.adapters.smtp import JicketSmtpHook
+from jicket_ops.orchestration.runtime import airflow_lookup
 
 SUBJECT = "[jicket] {{ ti.task_id }} failed in {{ run_id }}"
 BODY = (

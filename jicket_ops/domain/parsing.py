@@ -27,7 +27,7 @@ from email.message import Message
 
 import html2text
 
-from jicket_ops import mime_memory
+from jicket_ops.domain import mime_memory
 
 # Headers the pipeline reads before it fetches a body (IMAP BODY.PEEK[HEADER.FIELDS (...)]).
 ROUTING_HEADERS = (

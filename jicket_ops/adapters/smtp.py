@@ -8,8 +8,8 @@ from email.message import EmailMessage
 
 from airflow.providers.smtp.hooks.smtp import SmtpHook
 
+from jicket_ops.adapters.tls import ssl_context
 from jicket_ops.errors import MailDeliveryError
-from jicket_ops.tls import ssl_context
 
 
 class JicketSmtpHook(SmtpHook):

@@ -1,12 +1,7 @@
-"""IMAP adapter: the helpdesk mailbox, with batched UID commands and Jicket's keywords.
+"""IMAP adapter: the helpdesk mailbox, with batched UID commands.
 
-Progress of each mail is recorded on the mail itself as IMAP keywords, which survive a move to
-another folder (RFC 3501 2.3.2). That is Jicket's only state besides Jira:
-
-- ``$JicketImported``: Jira has the mail (issue or comment).
-- ``$JicketConfirming``: the confirmation is about to be sent (see ``pipeline.confirm``).
-- ``$JicketDone``: nothing is left to do; the move task takes it out of the inbox.
-- ``$JicketFiltered``: a filter rule (or loop protection) dropped it.
+Jicket records each mail's progress as IMAP keywords on the mail (``jicket_ops.domain.keywords``); this
+adapter stores and searches them, and moves mails with UID MOVE or COPY + UID EXPUNGE of exactly those UIDs.
 """
 
 from __future__ import annotations
@@ -19,26 +14,10 @@ from datetime import UTC, datetime
 
 from airflow.providers.imap.hooks.imap import ImapHook
 
+from jicket_ops.adapters.imap_names import modified_utf7, quote
+from jicket_ops.adapters.tls import ssl_context, truthy
+from jicket_ops.domain.parsing import ROUTING_HEADERS
 from jicket_ops.errors import FolderMissingError, MailboxCapabilityError, MailboxError
-from jicket_ops.imap_names import modified_utf7, quote
-from jicket_ops.parsing import ROUTING_HEADERS
-from jicket_ops.tls import ssl_context, truthy
-
-IMPORTED = "$JicketImported"
-CONFIRMING = "$JicketConfirming"
-CREATING = "$JicketCreating"  # a create request for this mail may have reached Jira
-DONE = "$JicketDone"
-FILTERED = "$JicketFiltered"
-QUARANTINE = "$JicketQuarantine"  # the move task takes it to JICKET_FOLDER_QUARANTINE
-FAILED_PREFIX = "$JicketFailed"  # $JicketFailed1, 2, ...: runs in which the mail failed for good
-KEYWORDS = (IMPORTED, CREATING, CONFIRMING, DONE, FILTERED, QUARANTINE)
-
-
-def failure_count(flags: frozenset[str] | set[str]) -> int:
-    """How many runs a mail has failed, from its $JicketFailedN keywords."""
-    counts = [int(f[len(FAILED_PREFIX):]) for f in flags
-              if f.startswith(FAILED_PREFIX) and f[len(FAILED_PREFIX):].isdigit()]
-    return max(counts, default=0)
 
 UID_BATCH = 500  # UIDs per command; keeps command lines short for every server
 _FETCH_META = re.compile(rb"UID (\d+)")

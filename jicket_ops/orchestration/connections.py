@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Callable
 
-from jicket_ops.config import Lookup
+from jicket_ops.domain.settings import Lookup
 from jicket_ops.errors import ConfigError
 
 ConnectionExists = Callable[[str], bool]

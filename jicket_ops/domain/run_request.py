@@ -51,6 +51,14 @@ class RunRequest:
             return False
         return not (self.received_before is not None and received >= self.received_before)
 
+    def describe_interval(self) -> str:
+        """The received-time range in words, for the run's log line."""
+        if self.received_from is None and self.received_before is None:
+            return "any time"
+        start = self.received_from.isoformat() if self.received_from else "the beginning"
+        end = self.received_before.isoformat() if self.received_before else "now"
+        return f"received from {start} to {end}"
+
     def as_dict(self) -> dict:
         data = asdict(self)
         for key in ("received_from", "received_before"):

@@ -16,21 +16,21 @@ import logging
 import re
 
 from bs4 import BeautifulSoup, Tag
-from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
+
+from jicket_ops.domain.settings import DEFAULT_REPLY_LANGUAGES
 
 log = logging.getLogger("jicket")
 
 SUPPORTED_LANGUAGES = tuple(sorted(MAIL_LANGUAGES))
-DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "pl")
 MAX_ANALYSED = 60_000  # characters handed to the reply parser; longer mails are cut in their first part only
 _QUOTED = re.compile(r"^\s*>")
 _HEADER_BLOCK = re.compile(r"\b(From|Von|De|Van|Från|Fra|Od|Da|Sent|Gesendet|Envoyé|Enviado|Date|Datum)\s*:",
                            re.IGNORECASE)
 
 
-def kept_lines(text: str, languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> int | None:
+def kept_lines(text: str, languages: tuple[str, ...] = DEFAULT_REPLY_LANGUAGES) -> int | None:
     """How many leading lines of ``text`` are the new reply; None when nothing should be cut."""
     if not text.strip():
         return None
@@ -74,17 +74,12 @@ def kept_lines(text: str, languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> int
     return end if end < total else None
 
 
-def cut_text(text: str, languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> tuple[str, bool]:
+def cut_text(text: str, languages: tuple[str, ...] = DEFAULT_REPLY_LANGUAGES) -> tuple[str, bool]:
     """(the new part of a plain-text reply, whether anything was cut)."""
     keep = kept_lines(text, languages)
     if keep is None:
         return text, False
     return "\n".join(text.replace("\r\n", "\n").split("\n")[:keep]).rstrip(), True
-
-
-def latest_reply(text: str, languages: tuple[str, ...] = DEFAULT_LANGUAGES) -> str:
-    """The library's own answer (used by tests to compare)."""
-    return EmailReplyParser(languages=list(languages)).parse_reply(text) or ""
 
 
 # -- HTML -------------------------------------------------------------------------------------------------

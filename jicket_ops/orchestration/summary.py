@@ -4,30 +4,34 @@ from __future__ import annotations
 
 import logging
 
+from jicket_ops.domain.write_plan import WriteOutcome
+from jicket_ops.orchestration.tasks import STAGES, TaskId
+
 log = logging.getLogger("jicket")
 
-STAGES = ("fetch", "filter_mails", "route", "write_to_jira", "confirm", "move")
 FAILED_STATES = {"failed", "upstream_failed"}
 
 
 def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> dict:
     """Counts per outcome from the stages' XCom values (pure)."""
-    fetched = outputs.get("fetch") or {}
-    filtered = outputs.get("filter_mails") or {}
-    routed = outputs.get("route") or {}
-    written = outputs.get("write_to_jira") or {}
-    confirmed = outputs.get("confirm") or {}
-    moved = outputs.get("move") or {}
+    fetched = outputs.get(TaskId.FETCH) or {}
+    filtered = outputs.get(TaskId.FILTER_MAILS) or {}
+    routed = outputs.get(TaskId.ROUTE) or {}
+    written = outputs.get(TaskId.WRITE_TO_JIRA) or {}
+    confirmed = outputs.get(TaskId.CONFIRM) or {}
+    moved = outputs.get(TaskId.MOVE) or {}
     results = written.get("results") or []
+    outcomes = [WriteOutcome(r["action"]) for r in results]
     request = fetched.get("request") or {}
     return {
         "mode": request.get("mode", "inbox"),
         "dry_run": bool(request.get("dry_run", False)),
         "fetched": len(fetched.get("mails") or []),
-        "new": sum(1 for r in results if r["action"] == "created"),
-        "replies": sum(1 for r in results if r["action"] == "commented"),
-        "already_in_jira": sum(1 for r in results if r["action"].startswith("already") or r["action"] == "present"),
-        "would_write": sum(1 for r in results if r["action"].startswith("would_")),
+        "new": outcomes.count(WriteOutcome.CREATED),
+        "replies": outcomes.count(WriteOutcome.COMMENTED),
+        "already_in_jira": sum(1 for o in outcomes if o in (WriteOutcome.ALREADY_CREATED,
+                                                             WriteOutcome.ALREADY_COMMENTED, WriteOutcome.PRESENT)),
+        "would_write": sum(1 for o in outcomes if o.value.startswith("would_")),
         "failed": len(written.get("failed") or {}) + len(confirmed.get("failed") or {}),
         "filtered": len(filtered.get("filtered") or []),
         "own_mail": len(routed.get("own_mail") or []),
@@ -59,10 +63,10 @@ def summarize_run(context) -> dict:
     from airflow.sdk.exceptions import AirflowException
 
     ti = context["ti"]
-    outputs = {stage: ti.xcom_pull(task_ids=stage) for stage in STAGES}
+    outputs = {stage: ti.xcom_pull(task_ids=stage.value) for stage in STAGES}
     states: dict[str, str] = {}
     try:
-        by_run = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(STAGES), run_ids=[ti.run_id])
+        by_run = ti.get_task_states(dag_id=ti.dag_id, task_ids=[stage.value for stage in STAGES], run_ids=[ti.run_id])
         states = {task: str(state) for task, state in (by_run.get(ti.run_id) or {}).items()}
     except Exception as exc:  # noqa: BLE001 - fall back to "a stage without output failed"
         log.warning("cannot read task states (%s); judging stages by their output", exc)

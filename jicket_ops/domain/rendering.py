@@ -19,11 +19,11 @@ import html2text
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from jicket_ops.domain.parsing import MailHeaders
+from jicket_ops.domain.routing import sent_message_id
+from jicket_ops.domain.ticket_ids import TicketIdScheme
+from jicket_ops.domain.wiki_markup import balance_macros, escape_line
 from jicket_ops.errors import TemplateError
-from jicket_ops.parsing import MailHeaders
-from jicket_ops.routing import sent_message_id
-from jicket_ops.ticket_ids import TicketIdScheme
-from jicket_ops.wiki_markup import balance_macros, escape_line
 
 SUMMARY_LIMIT = 255  # Jira's limit for the summary field
 TEXT_LIMIT = 32_000  # a whole description or comment stays under Jira's 32,767 characters per text field

@@ -15,7 +15,7 @@ timetable. A server without IDLE is polled with NOOP every ``poll_seconds``.
 
 imaplib has no ``idle()`` and blocks; this module speaks the few commands it needs itself
 (CAPABILITY, STARTTLS, LOGIN, EXAMINE, UID SEARCH, IDLE/DONE, NOOP, LOGOUT) over asyncio streams.
-TLS is verified like everywhere else in Jicket (``jicket_ops.tls.ssl_context``: the system CAs or
+TLS is verified like everywhere else in Jicket (``jicket_ops.adapters.tls.ssl_context``: the system CAs or
 the connection's ``ca_file`` extra, hostname checked).
 """
 
@@ -31,11 +31,11 @@ from urllib.parse import quote as url_quote
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from jicket_ops.imap_names import modified_utf7
-from jicket_ops.tls import ssl_context, truthy
+from jicket_ops.adapters.imap_names import modified_utf7
+from jicket_ops.adapters.tls import ssl_context, truthy
 
 DONE_KEYWORD = "$JicketDone"  # mailbox.DONE; not imported from there (it pulls in the IMAP provider)
-CLASSPATH = "jicket_ops.idle_trigger.ImapIdleTrigger"
+CLASSPATH = "jicket_ops.orchestration.idle_trigger.ImapIdleTrigger"
 
 _TAGGED = re.compile(rb"^(?P<tag>[A-Za-z0-9]+) (?P<status>OK|NO|BAD)\b ?(?P<text>.*)$", re.S)
 _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
@@ -260,8 +260,8 @@ class ImapIdleTrigger(BaseEventTrigger):
         except Exception:  # noqa: BLE001 - not defined anywhere: try jicket 0.6.2's variables, as tasks do
             if not os.environ.get("JICKET_IMAP_HOST"):
                 raise
-            from jicket_ops.config import environment_lookup
-            from jicket_ops.connections import imap_connection
+            from jicket_ops.domain.settings import environment_lookup
+            from jicket_ops.orchestration.connections import imap_connection
 
             return imap_connection(environment_lookup(), self.conn_id)
         return {"host": conn.host, "port": conn.port, "login": conn.login, "password": conn.password,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jicket_ops.parsing import MailHeaders
+from jicket_ops.domain.parsing import MailHeaders
 
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 _DAEMON_LOCALPARTS = {"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply"}
@@ -52,6 +52,3 @@ class RateLimit:
     """JICKET_LIMIT_NEW_PER_HOUR: new tickets one sender may open per hour (0 = unlimited)."""
 
     new_per_hour: int = 20
-
-    def exceeded(self, recent_from_sender: int) -> bool:
-        return self.new_per_hour > 0 and recent_from_sender >= self.new_per_hour

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 from jicket_ops.errors import ConfigError, FilterConfigError
 
 if TYPE_CHECKING:  # imported where used: the DAG file imports this module when it is parsed
-    from jicket_ops.filters import FilterConfig
-    from jicket_ops.ticket_ids import TicketIdScheme
+    from jicket_ops.domain.filters import FilterConfig
+    from jicket_ops.domain.ticket_ids import TicketIdScheme
 
 Lookup = Callable[[str], "str | None"]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TEMPLATE = PROJECT_ROOT / "include" / "templates" / "confirmation.html.j2"
+DEFAULT_ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024  # Jira's default attachment size limit
+DEFAULT_REPLY_LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "pl")
 LOOP_MODES = ("dynamic", "interval", "singleshot")
 _PROJECT_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,49}")
 _FOLDER_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f"\\]')
@@ -40,7 +40,7 @@ class Schedule:
 
     loop_mode: str = "dynamic"
     loop_time: timedelta = timedelta(seconds=60)
-    # JICKET_IMAP_IDLE: also run as soon as IMAP IDLE reports new mail (jicket_ops.idle_trigger); the
+    # JICKET_IMAP_IDLE: also run as soon as IMAP IDLE reports new mail (jicket_ops.orchestration.idle_trigger); the
     # watched connection and folder are read with the schedule, when the DAG file is parsed.
     imap_idle: bool = False
     imap_conn_id: str = "jicket_imap"
@@ -48,7 +48,7 @@ class Schedule:
 
 
 def _ticket_id_scheme() -> TicketIdScheme:
-    from jicket_ops.ticket_ids import TicketIdScheme
+    from jicket_ops.domain.ticket_ids import TicketIdScheme
 
     return TicketIdScheme()
 
@@ -59,7 +59,7 @@ class Settings:
     ticket_address: str
     folder_inbox: str = "INBOX"
     folder_success: str = "jicket"
-    thread_template: Path = DEFAULT_TEMPLATE
+    thread_template: Path = Path("include/templates/confirmation.html.j2")
     filter_config_path: Path | None = None
     ids: TicketIdScheme = field(default_factory=_ticket_id_scheme)
     jira_issue_type: str = "Task"
@@ -74,10 +74,10 @@ class Settings:
     limit_new_per_hour: int = 20
     jira_search_settle: float | None = None  # None: 30 s on Jira Cloud, 0 on Data Center
     # Mail fidelity (issue 3): attachments, reply cutting, replies to resolved issues, people.
-    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES
     reply_strip_quotes: bool = True
     reply_attach_original: bool = False
-    reply_languages: tuple[str, ...] = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "pl")
+    reply_languages: tuple[str, ...] = DEFAULT_REPLY_LANGUAGES
     resolved_policy: str = "reopen"
     resolved_link_type: str = "Relates"
     jira_set_reporter: bool = False
@@ -87,7 +87,7 @@ class Settings:
 
     def load_filters(self) -> FilterConfig:
         """Read and parse JICKET_FILTER_CONFIG (no filter when unset)."""
-        from jicket_ops.filters import NO_FILTERS, parse_filter_config
+        from jicket_ops.domain.filters import NO_FILTERS, parse_filter_config
 
         if self.filter_config_path is None:
             return NO_FILTERS
@@ -170,9 +170,14 @@ def _address(lookup: Lookup, name: str) -> str:
     return parsed.addr_spec
 
 
-def load_settings(lookup: Lookup) -> Settings:
-    """All run-time settings, validated; the first problem raises ConfigError naming the setting."""
-    from jicket_ops.ticket_ids import (
+def load_settings(lookup: Lookup, default_template: Path, *, require_template: bool = True) -> Settings:
+    """All run-time settings, validated; the first problem raises ConfigError naming the setting.
+
+    ``default_template``: the confirmation template used when JICKET_THREAD_TEMPLATE is unset (the deployment's
+    ``include/templates/confirmation.html.j2``: the caller knows where the deployment keeps it).
+    ``require_template=False`` for tools that send no mail (jicket-inspect).
+    """
+    from jicket_ops.domain.ticket_ids import (
         DEFAULT_ALPHABET,
         DEFAULT_MIN_LENGTH,
         DEFAULT_PREFIX,
@@ -195,8 +200,8 @@ def load_settings(lookup: Lookup) -> Settings:
         raise ConfigError(setting, problem)
 
     template_raw = _text(lookup, "JICKET_THREAD_TEMPLATE")
-    template = Path(template_raw).expanduser() if template_raw else DEFAULT_TEMPLATE
-    if not template.is_file():
+    template = Path(template_raw).expanduser() if template_raw else default_template
+    if require_template and not template.is_file():
         raise ConfigError("JICKET_THREAD_TEMPLATE", f"template file {template} does not exist")
     filter_raw = _text(lookup, "JICKET_FILTER_CONFIG")
     filter_path = Path(filter_raw).expanduser() if filter_raw else None
@@ -251,10 +256,10 @@ def _flag(lookup: Lookup, name: str, default: bool) -> bool:
 
 def _fidelity_settings(lookup: Lookup) -> dict:
     """Settings of mail fidelity: attachment limit, reply cutting, resolved-issue policy, reporter/watchers."""
-    from jicket_ops.attachments import parse_size
+    from jicket_ops.domain.attachments import parse_size
 
     raw_size = _text(lookup, "JICKET_ATTACHMENT_MAX_BYTES")
-    max_bytes = 10 * 1024 * 1024
+    max_bytes = DEFAULT_ATTACHMENT_MAX_BYTES
     if raw_size is not None:
         try:
             max_bytes = parse_size(raw_size)
@@ -264,9 +269,9 @@ def _fidelity_settings(lookup: Lookup) -> dict:
         if max_bytes > 2 * 1024 ** 3:
             raise ConfigError("JICKET_ATTACHMENT_MAX_BYTES", f"must be at most 2G, got {raw_size!r}")
     languages_raw = _text(lookup, "JICKET_REPLY_LANGUAGES")
-    languages = ("en", "de", "fr", "es", "it", "nl", "sv", "da", "pl")
+    languages = DEFAULT_REPLY_LANGUAGES
     if languages_raw is not None:
-        from jicket_ops.reply_text import SUPPORTED_LANGUAGES
+        from jicket_ops.domain.reply_text import SUPPORTED_LANGUAGES
 
         languages = tuple(dict.fromkeys(x.strip().lower() for x in languages_raw.split(",") if x.strip()))
         unknown = [x for x in languages if x not in SUPPORTED_LANGUAGES]

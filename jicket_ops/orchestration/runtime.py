@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from jicket_ops.config import Settings, load_settings
-from jicket_ops.connections import ensure_connections
+from jicket_ops.domain.settings import Settings, load_settings
+from jicket_ops.orchestration.connections import ensure_connections
+from jicket_ops.orchestration.tasks import TaskId
 
 
 def airflow_lookup(name: str) -> str | None:
@@ -29,7 +31,7 @@ def _connection_exists(conn_id: str) -> bool:
     return True
 
 
-SNAPSHOT_TASK = "fetch"
+SNAPSHOT_TASK = TaskId.FETCH
 SNAPSHOT_KEY = "jicket_settings"
 
 
@@ -64,10 +66,13 @@ def _run_lookup():
     return (lambda name: snapshot[name] if name in snapshot else airflow_lookup(name)), None
 
 
-def task_settings() -> Settings:
-    """Validated settings, with the three connections defined (from 0.6.2 variables if need be)."""
+def task_settings(default_template: Path) -> Settings:
+    """Validated settings, with the three connections defined (from 0.6.2 variables if need be).
+
+    ``default_template``: the deployment's confirmation template, used when JICKET_THREAD_TEMPLATE is unset.
+    """
     lookup, publish = _run_lookup()
-    settings = load_settings(lookup)
+    settings = load_settings(lookup, default_template)
     if publish is not None:
         publish()
     ensure_connections(
@@ -82,7 +87,7 @@ def task_request(settings: Settings):
     """What this run was asked to do: its Params, run type (backfill) and data interval."""
     from airflow.sdk import get_current_context
 
-    from jicket_ops.run_request import run_request
+    from jicket_ops.domain.run_request import run_request
 
     context = get_current_context()
     dag_run = context["dag_run"]

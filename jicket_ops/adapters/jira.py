@@ -11,16 +11,16 @@ import logging
 import re
 import secrets
 import threading
-from dataclasses import dataclass, field
 
 import requests
 from airflow.providers.atlassian.jira.hooks.jira import JiraHook
 
-from jicket_ops.attachments import MultipartBody
+from jicket_ops.adapters.tls import truthy
+from jicket_ops.domain.attachments import MultipartBody
+from jicket_ops.domain.rendering import mail_marker, markers_in
+from jicket_ops.domain.ticket_ids import TicketIdScheme
+from jicket_ops.domain.tickets import Ticket, TicketLookup, Transition
 from jicket_ops.errors import JiraError
-from jicket_ops.rendering import attachment_intent, mail_marker, markers_in
-from jicket_ops.ticket_ids import TicketIdScheme
-from jicket_ops.tls import truthy
 
 log = logging.getLogger("jicket")
 
@@ -29,57 +29,6 @@ PAGE_SIZE = 100
 SEARCH_FIELDS = ["summary", "status", "description", "comment", "created", "attachment", "issuelinks"]
 UPLOAD_BATCH_BYTES = 64 * 1024 * 1024  # files per multipart request, at most (one file may exceed it)
 _ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,49}-[1-9][0-9]{0,8}")
-
-
-@dataclass(frozen=True)
-class Transition:
-    id: str
-    name: str
-    to_category: str  # new, indeterminate, done
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """A Jira issue that carries a ticket id, with the mail markers found on it.
-
-    ``texts`` are its description and comment bodies (wiki markup): the attachment list a mail's text
-    announces is read from there (``intended_attachments``); ``attachments`` are (filename, size) of
-    the files it holds.
-    """
-
-    key: str
-    issue_id: int
-    summary: str
-    status_category: str
-    markers: frozenset[str]
-    status_name: str = ""
-    attachments: tuple[tuple[str, int], ...] = ()
-    texts: tuple[str, ...] = field(default=(), repr=False)
-    links: frozenset[str] = frozenset()  # keys of linked issues
-    transitions: tuple[Transition, ...] = ()
-    ticket_id: str | None = None  # the Jicket id in its summary, if any
-
-    def has_mail(self, mail_key: str) -> bool:
-        return mail_marker(mail_key) in self.markers
-
-    @property
-    def resolved(self) -> bool:
-        return self.status_category == "done"
-
-    @property
-    def attachment_names(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.attachments)
-
-    def intended_attachments(self, mail_key: str) -> list[str] | None:
-        """The names the text carrying this mail's marker announced; None without such a text."""
-        for text in self.texts:
-            names = attachment_intent(text, mail_key)
-            if names is not None:
-                return names
-        return None
-
-    def holds_attachment(self, name: str, size: int) -> bool:
-        return (name, size) in self.attachments
 
 
 def jql_string(text: str) -> str:
@@ -148,10 +97,11 @@ class JiraWriter:
     """Jira access for one task: one HTTP session (keep-alive connections pooled), shared by its threads.
 
     ``concurrency``: the chunks of one batched lookup are searched in parallel by up to this many threads
-    (the pipeline sets it to JICKET_JIRA_CONCURRENCY).
+    (JICKET_JIRA_CONCURRENCY).
     """
 
-    def __init__(self, conn_id: str, project: str, ids: TicketIdScheme, issue_type: str = "Task") -> None:
+    def __init__(self, conn_id: str, project: str, ids: TicketIdScheme, issue_type: str = "Task",
+                 concurrency: int = 1) -> None:
         self.conn_id = conn_id
         self.project = project
         self.ids = ids
@@ -159,7 +109,7 @@ class JiraWriter:
         self._shared_client = None
         self._lock = threading.Lock()
         self.requests = 0
-        self.concurrency = 1
+        self.concurrency = max(1, concurrency)
         self._users: dict[str, str | None] = {}
         self._issue_locks: dict[str, threading.Lock] = {}
         self._claimed: dict[str, set[str]] = {}
@@ -197,23 +147,16 @@ class JiraWriter:
         except (requests.RequestException, ValueError) as exc:
             raise _jira_error(what, exc) from exc
 
-    def check_access(self) -> None:
-        """Fail early, naming the connection, when Jira or the project cannot be reached."""
-        client = self._client()
-        self._call(f"project lookup of {self.project} (connection {self.conn_id})", client.project, self.project)
-
     def find_tickets(self, ticket_ids: list[str], *, issue_keys: list[str] | tuple[str, ...] = (),
-                     mail_keys: list[str] | tuple[str, ...] = ()) -> dict[str, Ticket]:
-        """The issue of each ticket id that has one (the oldest, when several carry the same tag).
-
-        Also, under ``"key:HD-12"``, each of ``issue_keys`` that exists (one GET each: JQL refuses a
-        search naming a missing key), and under ``"mail:<key>"`` the issue holding the mail with each
-        of ``mail_keys`` (its marker), found in the same batched searches as the ids.
+                     mail_keys: list[str] | tuple[str, ...] = ()) -> TicketLookup:
+        """The issue of each ticket id that has one (the oldest, when several carry the same tag), each of
+        ``issue_keys`` that exists (one GET each: JQL refuses a search naming a missing key), and the issue
+        holding the mail with each of ``mail_keys`` (its marker), found in the same batched searches as the ids.
         """
         wanted = sorted({t for t in ticket_ids if t})
         mails = sorted({k for k in mail_keys if k and re.fullmatch(r"[0-9a-f]{20}", k)})
         terms = [("id", t) for t in wanted] + [("mail", k) for k in mails]
-        found: dict[str, Ticket] = {}
+        found = TicketLookup()
         client = self._client() if terms or issue_keys else None
 
         def search(chunk: list[tuple[str, str]]) -> tuple[list[str], list[str], list[dict]]:
@@ -225,22 +168,21 @@ class JiraWriter:
         chunks = [terms[start:start + IDS_PER_SEARCH] for start in range(0, len(terms), IDS_PER_SEARCH)]
         for ids_chunk, mails_chunk, issues in self._each(search, chunks):
             for issue in issues:
-                fields = issue.get("fields") or {}
-                summary = fields.get("summary") or ""
+                summary = (issue.get("fields") or {}).get("summary") or ""
                 ticket = None
                 for ticket_id in ids_chunk:
-                    if self.ids.tag(ticket_id) in summary and ticket_id not in found:
+                    if self.ids.tag(ticket_id) in summary and ticket_id not in found.by_id:
                         ticket = ticket or self._ticket(issue)
-                        found[ticket_id] = ticket
+                        found.by_id[ticket_id] = ticket
                 for mail_key in mails_chunk:
-                    if f"mail:{mail_key}" not in found:
+                    if mail_key not in found.by_mail:
                         ticket = ticket or self._ticket(issue)
                         if ticket.has_mail(mail_key):
-                            found[f"mail:{mail_key}"] = ticket
+                            found.by_mail[mail_key] = ticket
         for key in sorted(set(issue_keys)):
             ticket = self.get_ticket(key)
             if ticket is not None:
-                found[f"key:{key}"] = ticket
+                found.by_key[key] = ticket
         return found
 
     def _search(self, client, jql: str, expand: str | None = None) -> list[dict]:

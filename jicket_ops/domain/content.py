@@ -10,11 +10,13 @@ cut quoted history from replies, and add the raw mail when it could not be read 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from jicket_ops.attachments import extension_for, format_size, safe_filename, unique_names
-from jicket_ops.parsing import ForwardedMail, ParsedMail, Segment
-from jicket_ops.reply_text import DEFAULT_LANGUAGES, cut_html, kept_lines
-from jicket_ops.wiki_markup import (
+from jicket_ops.domain.attachments import extension_for, format_size, safe_filename, unique_names
+from jicket_ops.domain.parsing import ForwardedMail, ParsedMail, Segment
+from jicket_ops.domain.reply_text import cut_html, kept_lines
+from jicket_ops.domain.settings import DEFAULT_ATTACHMENT_MAX_BYTES, DEFAULT_REPLY_LANGUAGES
+from jicket_ops.domain.wiki_markup import (
     balance_macros,
     escape_line,
     html_to_wiki,
@@ -23,7 +25,9 @@ from jicket_ops.wiki_markup import (
     unescape,
 )
 
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # Jira's default attachment size limit
+if TYPE_CHECKING:
+    from jicket_ops.domain.settings import Settings
+
 BODY_LIMIT = 28_000  # characters of a mail's text in Jira (32,767 per field, less envelope, list and notes)
 MAX_ATTACHMENTS = 60  # files per mail uploaded at most; the rest stay in the attached original
 MAX_NOTES = 12
@@ -35,18 +39,18 @@ KINDS = ("mail", "auto_reply", "bounce")
 class ContentOptions:
     """JICKET_ATTACHMENT_MAX_BYTES, JICKET_REPLY_STRIP_QUOTES, JICKET_REPLY_ATTACH_ORIGINAL, JICKET_REPLY_LANGUAGES."""
 
-    max_attachment_bytes: int = DEFAULT_MAX_BYTES
+    max_attachment_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES
     strip_quotes: bool = True
     attach_original: bool = False
-    languages: tuple[str, ...] = DEFAULT_LANGUAGES
+    languages: tuple[str, ...] = DEFAULT_REPLY_LANGUAGES
 
     @classmethod
-    def from_settings(cls, settings) -> ContentOptions:
+    def from_settings(cls, settings: Settings) -> ContentOptions:
         return cls(
-            max_attachment_bytes=getattr(settings, "attachment_max_bytes", DEFAULT_MAX_BYTES),
-            strip_quotes=getattr(settings, "reply_strip_quotes", True),
-            attach_original=getattr(settings, "reply_attach_original", False),
-            languages=tuple(getattr(settings, "reply_languages", DEFAULT_LANGUAGES)),
+            max_attachment_bytes=settings.attachment_max_bytes,
+            strip_quotes=settings.reply_strip_quotes,
+            attach_original=settings.reply_attach_original,
+            languages=tuple(settings.reply_languages),
         )
 
 

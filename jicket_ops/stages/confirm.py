@@ -1,0 +1,182 @@
+"""confirm: one confirmation per new ticket, to the customer and the helpdesk; the mail is then done.
+
+Works from the mailbox, not from XCom: every mail marked imported but not done is a new ticket awaiting its
+confirmation, whichever run imported it. ``$JicketConfirming`` is set before sending; a retry that finds it
+looks for Jicket's own copy of the confirmation (it is sent to the helpdesk too) before sending again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+
+from jicket_ops.adapters.imap import Mailbox
+from jicket_ops.adapters.imap_names import quote
+from jicket_ops.adapters.jira import JiraWriter
+from jicket_ops.adapters.smtp import Mailer
+from jicket_ops.domain.answer_policy import answer_verdict
+from jicket_ops.domain.keywords import CONFIRMING, DONE, IMPORTED
+from jicket_ops.domain.parsing import parse_headers
+from jicket_ops.domain.rendering import ThreadTemplate, confirmation_mail, recipients
+from jicket_ops.domain.routing import sent_message_id
+from jicket_ops.domain.run_request import RunRequest
+from jicket_ops.domain.settings import Settings
+from jicket_ops.domain.write_plan import WriteOutcome
+from jicket_ops.errors import JicketError, MailProcessingError
+from jicket_ops.stages.common import describe, failures_for_xcom
+from jicket_ops.stages.failures import record_failures
+
+log = logging.getLogger("jicket")
+
+MailerFactory = Callable[[], Mailer]
+
+
+def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory: MailerFactory,
+            request: RunRequest | None = None, final_attempt: bool = True, written: dict | None = None) -> dict:
+    """Send the confirmation of every imported new ticket not yet confirmed (from any run).
+
+    ``written`` (this run's write_to_jira result, when it succeeded) only spares the Jira lookup of the
+    issues it has just written; mails it does not name are looked up. Rescan runs confirm nothing; a dry
+    run reports. Sending uses up to JICKET_SMTP_CONCURRENCY SMTP sessions.
+    """
+    request = request or RunRequest()
+    if request.rescan:
+        return {"sent": [], "failed": {}, "skipped": "rescan runs send no confirmations"}
+    uidvalidity = mailbox.select(settings.folder_inbox, readonly=request.dry_run)
+    waiting = mailbox.search("UNDELETED", "KEYWORD", IMPORTED, "UNKEYWORD", DONE)
+    if request.dry_run:
+        log.info("dry run: %d confirmation(s) would be sent (uids %s)", len(waiting), waiting)
+        return {"sent": [], "would_send": waiting, "failed": {}}
+    if not waiting:
+        return {"sent": [], "failed": {}}
+
+    fetched = {f.uid: f for f in mailbox.fetch_headers(waiting)}
+    headers = {uid: parse_headers(item.header) for uid, item in fetched.items()}
+    ticket_of = {uid: settings.ids.new_id(uidvalidity, uid) for uid in fetched}
+    known = written_issues(written, settings.folder_inbox, uidvalidity, ticket_of)
+    tickets = jira.find_tickets(sorted({ticket_of[uid] for uid in fetched if uid not in known}))
+    template = ThreadTemplate.load(settings.thread_template.read_text(encoding="utf-8"))
+    domain = settings.ticket_address.rsplit("@", 1)[1]
+    failures: dict[int, str] = {}
+    already: list[int] = []
+    suppressed: list[int] = []  # machine mail: imported, never answered (RFC 3834)
+    to_send: dict[int, tuple[str, EmailMessage]] = {}
+    for uid, item in sorted(fetched.items()):
+        ticket_id = ticket_of[uid]
+        name = describe(uid, headers[uid], settings.ids.prefixed(ticket_id))
+        issue_key = known.get(uid)
+        ticket = tickets.by_id.get(ticket_id)
+        if issue_key is None and (ticket is None or not ticket.has_mail(headers[uid].mail_key())):
+            # The mail changed UID since import (moved out and back): find its issue by its marker.
+            found = jira.find_by_mail(headers[uid].mail_key())
+            if found is None:
+                failures[uid] = "marked imported, but Jira has no issue carrying this mail's marker"
+                log.error("%s: %s", name, failures[uid])
+                continue
+            ticket_id, ticket = found
+            name = describe(uid, headers[uid], settings.ids.prefixed(ticket_id))
+        issue_key = issue_key or ticket.key
+        if CONFIRMING in item.flags and _confirmation_exists(settings, mailbox, ticket_id, domain):
+            already.append(uid)  # sent by an attempt that died before it could record it
+            continue
+        verdict = answer_verdict(headers[uid], settings.ticket_address)
+        if not verdict.answer:
+            log.info("%s: no confirmation: %s", name, verdict.reason)
+            suppressed.append(uid)
+            continue
+        try:
+            message = confirmation_mail(headers=headers[uid], ids=settings.ids, ticket_id=ticket_id,
+                                        ticket_address=settings.ticket_address, template=template,
+                                        issue_key=issue_key)
+        except (JicketError, ValueError) as exc:
+            failures[uid] = f"cannot build the confirmation: {exc}"
+            log.error("%s: %s", name, failures[uid])
+            continue
+        to_send[uid] = (name, message)
+
+    if already or suppressed:
+        mailbox.select(settings.folder_inbox)
+        mailbox.add_keywords(already + suppressed, DONE)
+    sent: list[int] = []
+    if to_send:
+        mailbox.add_keywords(to_send, CONFIRMING)
+        try:
+            send_all(settings, mailer_factory, to_send, sent, failures)
+        finally:
+            mailbox.add_keywords(sent, DONE)
+    if failures and final_attempt:
+        record_failures(settings, mailbox, settings.folder_inbox, failures,
+                        {uid: fetched[uid].flags for uid in failures}, headers)
+    if failures:
+        raise MailProcessingError("confirm", failures)
+    return {"sent": sent, "already_sent": already, "not_answered": suppressed, "failed": failures_for_xcom(failures)}
+
+
+def written_issues(written: dict | None, folder: str, uidvalidity: int, ticket_of: dict[int, str]) -> dict[int, str]:
+    """uid -> issue key of the new tickets this run's write_to_jira wrote or found with the mail's marker (pure).
+
+    Only for the same folder and UIDVALIDITY, and only where the ticket id is the one the mail's UID gives.
+    """
+    if not written or written.get("folder") != folder or written.get("uidvalidity") != uidvalidity:
+        return {}
+    return {int(r["uid"]): r["issue_key"] for r in written.get("results") or []
+            if r.get("action") in (WriteOutcome.CREATED, WriteOutcome.ALREADY_CREATED) and r.get("issue_key")
+            and ticket_of.get(int(r["uid"])) == r.get("ticket_id")}
+
+
+def send_all(settings: Settings, mailer_factory: MailerFactory, to_send: dict[int, tuple[str, EmailMessage]],
+             sent: list[int], failures: dict[int, str]) -> None:
+    """Send the confirmations over up to JICKET_SMTP_CONCURRENCY sessions; fill ``sent`` and ``failures``.
+
+    ``sent`` grows as mails go out, so the caller records them even when a session fails midway; a
+    session that cannot be opened or breaks off raises after the other sessions have finished.
+    """
+    queue = list(to_send.items())
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with mailer_factory() as mailer:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    uid, (name, message) = queue.pop(0)
+                try:
+                    refused = mailer.send(message, settings.ticket_address, recipients(message), name)
+                except JicketError as exc:
+                    with lock:
+                        failures[uid] = str(exc)
+                    log.error("%s: %s", name, exc)
+                    continue
+                with lock:
+                    sent.append(uid)
+                log.info("%s confirmation sent to %s", name, ", ".join(recipients(message)))
+                if refused:
+                    log.warning("%s: the SMTP server refused %s (the others got the confirmation)", name,
+                                ", ".join(f"{addr} ({code})" for addr, (code, _) in sorted(refused.items())))
+
+    sessions = max(1, min(settings.smtp_concurrency, len(queue)))
+    if sessions == 1:
+        worker()
+        return
+    with ThreadPoolExecutor(max_workers=sessions, thread_name_prefix="smtp") as pool:
+        futures = [pool.submit(worker) for _ in range(sessions)]
+    sent.sort()
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
+
+
+def _confirmation_exists(settings: Settings, mailbox: Mailbox, ticket_id: str, domain: str) -> bool:
+    """Whether our own copy of the confirmation reached the helpdesk mailbox (inbox or success folder)."""
+    message_id = sent_message_id(settings.ids, ticket_id, "confirm", domain)
+    for folder, setting in ((settings.folder_inbox, "JICKET_FOLDER_INBOX"),
+                            (settings.folder_success, "JICKET_FOLDER_SUCCESS")):
+        mailbox.select(folder, setting, readonly=True)
+        if mailbox.search("HEADER", "Message-ID", quote(message_id)):
+            return True
+    mailbox.select(settings.folder_inbox)
+    return False

@@ -1,0 +1,404 @@
+"""write_to_jira: one issue per new ticket and one comment per reply, exactly once; mark them imported.
+
+A retried task, a re-run or a crash at any point repeats no write: every mail is planned from a fresh
+lookup of what Jira holds (``domain.write_plan``), a mail that may already have reached Jira carries
+``$JicketCreating``, and ``$JicketImported`` is set only once Jira has the mail. In rescan mode every mail is
+first looked up by its marker and only the missing ones are written; a dry run only reports its plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from jicket_ops.adapters.imap import Mailbox
+from jicket_ops.adapters.jira import JiraWriter
+from jicket_ops.domain.answer_policy import RateLimit
+from jicket_ops.domain.content import ContentOptions, MailContent, mail_content
+from jicket_ops.domain.keywords import CREATING, DONE, IMPORTED
+from jicket_ops.domain.parsing import MailHeaders, ParsedMail, parse_mail
+from jicket_ops.domain.rendering import comment_body, issue_description, issue_summary, single_line
+from jicket_ops.domain.routing import Route, RouteDecision, resolve_bounce
+from jicket_ops.domain.settings import Settings
+from jicket_ops.domain.tickets import Ticket, TicketLookup
+from jicket_ops.domain.wiki_markup import escape_line
+from jicket_ops.domain.write_plan import (
+    WriteAction,
+    WriteOutcome,
+    WriteResult,
+    follow_up_of,
+    lookup_terms,
+    plan_write,
+    plans_create,
+)
+from jicket_ops.errors import JicketError, JiraError, MailProcessingError
+from jicket_ops.stages.common import failures_for_xcom, select_same, stage_request
+from jicket_ops.stages.failures import quarantine, record_failures
+
+log = logging.getLogger("jicket")
+
+# Bodies fetched per IMAP command, at most (one mail may exceed it). The next batch is fetched while the
+# previous one is written, so about two batches are in memory at a time -- except beside a big mail.
+BODY_BATCH_BYTES = 16 * 1024 * 1024
+BODY_BATCH_MAILS = 50
+# Parsing a mail takes several times its size in memory for a moment: mails larger than this are written
+# one at a time (the small ones keep every Jira thread busy meanwhile).
+BIG_MAIL_BYTES = 8 * 1024 * 1024
+
+
+def write_to_jira(settings: Settings, mailbox: Mailbox, jira: JiraWriter, routed: dict, sizes: dict[int, int],
+                  headers: dict[int, MailHeaders] | None = None, final_attempt: bool = True) -> dict:
+    """Write every routed mail that Jira lacks; record progress on the mails even when some fail."""
+    request = stage_request(routed)
+    decisions = {d["uid"]: RouteDecision.from_dict(d) for d in routed["decisions"]}
+    mail_keys = {int(uid): key for uid, key in (routed.get("mail_keys") or {}).items()}
+    headers = headers or {}
+    if not decisions:
+        return {"results": [], "failed": {}, "request": request.as_dict()}
+    select_same(mailbox, routed)
+    # A retry must not redo what an earlier attempt finished.
+    flags = mailbox.fetch_flags(decisions)
+    gone = sorted(set(decisions) - set(flags))
+    if gone:
+        log.warning("uids %s left %s since fetch (moved by someone else); skipped", gone, routed["folder"])
+    pending = [uid for uid in sorted(decisions) if uid in flags and (request.rescan or IMPORTED not in flags[uid])]
+    results: list[WriteResult] = []
+    if request.rescan:
+        pending = _skip_present(jira, pending, mail_keys, results, request.dry_run)
+
+    tickets = lookup_tickets(jira, [decisions[uid] for uid in pending])
+    limited = {} if request.rescan else _over_rate_limit(settings, jira, pending, decisions, tickets, mail_keys,
+                                                          headers)
+    pending = [uid for uid in pending if uid not in limited]
+    if request.dry_run:
+        return _dry_run(settings, jira, pending, decisions, tickets, mail_keys, results, request.as_dict())
+    if not request.rescan:
+        tickets = _settle_uncertain_creates(settings, jira, pending, decisions, tickets, mail_keys, flags)
+        policy = settings.resolved_policy
+        creating = [uid for uid in pending if plans_create(decisions[uid], tickets, mail_keys[uid], policy)]
+        mailbox.add_keywords(creating, CREATING)  # "a create may have reached Jira", for the next attempt
+
+    failures: dict[int, str] = {}
+    try:
+        _write_all(settings, mailbox, jira, pending, decisions, tickets, sizes, results, failures)
+    finally:
+        # Record progress even when a later mail failed; replies need nothing more.
+        new_uids = [r.uid for r in results if r.action.opened_ticket]
+        reply_uids = [r.uid for r in results if r.action.answered_ticket]
+        if request.rescan:
+            mailbox.add_keywords(new_uids + reply_uids, IMPORTED)  # never confirmed, never moved
+        else:
+            mailbox.add_keywords(new_uids, IMPORTED)
+            mailbox.add_keywords(reply_uids, IMPORTED, DONE)
+            for uid, reason in limited.items():
+                quarantine(settings, mailbox, routed["folder"], uid, headers.get(uid), reason)
+            if final_attempt:
+                record_failures(settings, mailbox, routed["folder"], failures, flags, headers)
+    if failures:
+        raise MailProcessingError("write_to_jira", failures)
+    return {"results": [r.as_dict() for r in results], "failed": {}, "jira_requests": jira.requests,
+            "rate_limited": sorted(limited), "request": request.as_dict(),
+            "folder": routed["folder"], "uidvalidity": routed["uidvalidity"]}
+
+
+def lookup_tickets(jira: JiraWriter, decisions: list[RouteDecision]) -> TicketLookup:
+    """One batched lookup of everything the mails refer to: ticket ids, issue keys, answered mails."""
+    ticket_ids, issue_keys, thread_keys = lookup_terms(decisions)
+    return jira.find_tickets(ticket_ids, issue_keys=issue_keys, mail_keys=thread_keys)
+
+
+def _skip_present(jira: JiraWriter, pending: list[int], mail_keys: dict[int, str], results: list[WriteResult],
+                  dry_run: bool) -> list[int]:
+    """Rescan: the mails whose marker Jira lacks; the others are reported as present."""
+    present = jira.find_markers([mail_keys[uid] for uid in pending])
+    for uid in pending:
+        if mail_keys[uid] in present:
+            results.append(WriteResult(uid, WriteOutcome.PRESENT, "", present[mail_keys[uid]]))
+    missing = [uid for uid in pending if mail_keys[uid] not in present]
+    log.info("rescan: %d mail(s) already in Jira, %d missing%s", len(results), len(missing),
+             "" if dry_run else " (importing them now)")
+    return missing
+
+
+def _dry_run(settings: Settings, jira: JiraWriter, pending: list[int], decisions: dict[int, RouteDecision],
+             tickets: TicketLookup, mail_keys: dict[int, str], results: list[WriteResult], request: dict) -> dict:
+    """Report what each mail would need, writing nothing."""
+    failures: dict[int, str] = {}
+    for uid in pending:
+        try:
+            plan = plan_write(decisions[uid], tickets, mail_keys[uid], settings.resolved_policy)
+        except JicketError as exc:
+            failures[uid] = str(exc)
+            continue
+        results.append(WriteResult(uid, WriteOutcome(f"would_{plan.action.value}"), plan.ticket_id,
+                                   plan.ticket.key if plan.ticket else ""))
+        log.info("uid=%d dry run: would %s (ticket %s)", uid, plan.action, settings.ids.prefixed(plan.ticket_id))
+    return {"results": [r.as_dict() for r in results], "failed": failures_for_xcom(failures),
+            "jira_requests": jira.requests, "request": request}
+
+
+def _settle_uncertain_creates(settings: Settings, jira: JiraWriter, pending: list[int],
+                              decisions: dict[int, RouteDecision], tickets: TicketLookup, mail_keys: dict[int, str],
+                              flags: dict[int, frozenset[str]]) -> TicketLookup:
+    """Give an eventually consistent search time to show an issue an earlier attempt may have created.
+
+    A mail marked $JicketCreating whose issue the search does not show yet may have been created by an
+    attempt whose response was lost. Jira Cloud's search can lag behind a write, so before creating again
+    the lookup is repeated for up to JICKET_JIRA_SEARCH_SETTLE seconds (default 30 on Cloud, 0 on DC).
+    """
+    uncertain = [uid for uid in pending if CREATING in flags.get(uid, frozenset())
+                 and plans_create(decisions[uid], tickets, mail_keys[uid], settings.resolved_policy)]
+    settle = settings.jira_search_settle if settings.jira_search_settle is not None else (
+        30.0 if uncertain and jira.cloud else 0.0)
+    if not uncertain or settle <= 0:
+        return tickets
+    deadline = time.monotonic() + settle
+    while uncertain and time.monotonic() < deadline:
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+        tickets = tickets.merged(lookup_tickets(jira, [decisions[uid] for uid in uncertain]))
+        uncertain = [uid for uid in uncertain
+                     if plans_create(decisions[uid], tickets, mail_keys[uid], settings.resolved_policy)]
+    if uncertain:
+        log.warning("uids %s: no issue became searchable within %.0f s after an earlier attempt; creating them",
+                    uncertain, settle)
+    return tickets
+
+
+def _over_rate_limit(settings: Settings, jira: JiraWriter, pending: list[int], decisions: dict[int, RouteDecision],
+                     tickets: TicketLookup, mail_keys: dict[int, str],
+                     headers: dict[int, MailHeaders]) -> dict[int, str]:
+    """New tickets over JICKET_LIMIT_NEW_PER_HOUR per sender (counted in Jira): uid -> reason."""
+    limit = RateLimit(settings.limit_new_per_hour)
+    if not limit.new_per_hour:
+        return {}
+    creating: dict[str, list[int]] = {}
+    for uid in pending:
+        sender = headers[uid].from_address.lower() if uid in headers else ""
+        if sender and plans_create(decisions[uid], tickets, mail_keys[uid], settings.resolved_policy):
+            creating.setdefault(sender, []).append(uid)
+    if not creating:
+        return {}
+    recent = jira.count_recent_tickets(sorted(creating))
+    limited: dict[int, str] = {}
+    for sender, uids in creating.items():
+        allowed = max(0, limit.new_per_hour - recent.get(sender, 0))
+        for uid in uids[allowed:]:
+            limited[uid] = (f"rate limit: {sender} opened {recent.get(sender, 0)} ticket(s) in the last hour "
+                            f"(JICKET_LIMIT_NEW_PER_HOUR={limit.new_per_hour}); {len(uids)} more arrived")
+    return limited
+
+
+# -- writing the mails ---------------------------------------------------------------------------------------
+def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: list[int],
+               decisions: dict[int, RouteDecision], tickets: TicketLookup, sizes: dict[int, int],
+               results: list[WriteResult], failures: dict[int, str]) -> None:
+    """Fetch the bodies a batch at a time and write the mails over JICKET_JIRA_CONCURRENCY threads.
+
+    Whatever goes wrong with one mail is recorded against that mail; the others are written.
+    """
+    big_mail = threading.Lock()
+
+    def write(uid: int, raw: bytes) -> WriteResult:
+        if max(sizes.get(uid, 0), len(raw)) <= BIG_MAIL_BYTES:
+            return write_mail(settings, jira, decisions[uid], raw, tickets)
+        with big_mail:
+            return write_mail(settings, jira, decisions[uid], raw, tickets)
+
+    def collect(batch: list[int], futures: dict[int, Future]) -> None:
+        for uid in batch:
+            if uid not in futures:
+                failures[uid] = "the server returned no body"
+                continue
+            try:
+                result = futures[uid].result()
+            except Exception as exc:  # noqa: BLE001 - a failure while writing one mail stays with that mail
+                failures[uid] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, JicketError) else str(exc)
+                log.error("uid=%d: %s", uid, failures[uid])
+                continue
+            results.append(result)
+            log.info("uid=%d %s %s (ticket %s)", uid, result.action, result.issue_key,
+                     settings.ids.prefixed(result.ticket_id))
+
+    with ThreadPoolExecutor(max_workers=settings.jira_concurrency, thread_name_prefix="jira") as pool:
+        in_flight: tuple[list[int], dict[int, Future]] | None = None
+        for batch in body_batches(pending, sizes):
+            # Fetch this batch while the previous one is being written, then collect the previous one;
+            # unless that holds a big mail: parsing it takes several times its size, fetch nothing beside.
+            if in_flight is not None and any(sizes.get(uid, 0) > BIG_MAIL_BYTES for uid in in_flight[0]):
+                collect(*in_flight)
+                in_flight = None
+            bodies = dict(mailbox.fetch_raw(batch))
+            futures = {uid: pool.submit(write, uid, bodies[uid]) for uid in batch if uid in bodies}
+            del bodies
+            if in_flight is not None:
+                collect(*in_flight)
+            in_flight = (batch, futures)
+        if in_flight is not None:
+            collect(*in_flight)
+
+
+def body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
+    """UIDs in fetch batches of at most BODY_BATCH_MAILS mails and BODY_BATCH_BYTES (one mail may exceed it)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if current and (current_bytes + size > BODY_BATCH_BYTES or len(current) >= BODY_BATCH_MAILS):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(uid)
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def write_mail(settings: Settings, jira: JiraWriter, decision: RouteDecision, raw: bytes,
+               tickets: TicketLookup) -> WriteResult:
+    """Write one mail as its plan says: a comment, a new issue, or the rest of an earlier attempt's work."""
+    mail = parse_mail(raw)
+    bounced = resolve_bounce(decision, mail, settings.ids)
+    if bounced.ticket_id != decision.ticket_id and bounced.ticket_id not in tickets.by_id:
+        tickets = tickets.merged(jira.find_tickets([bounced.ticket_id]))
+    decision = bounced
+    plan = plan_write(decision, tickets, mail.headers.mail_key(), settings.resolved_policy)
+    if plan.action in (WriteAction.COMMENT, WriteAction.ALREADY_COMMENTED):
+        return _write_comment(settings, jira, decision, mail, plan.action, plan.ticket_id, plan.ticket)
+    previous = follow_up_of(decision, tickets, settings.resolved_policy)
+    if plan.action is WriteAction.CREATE:
+        return _create_issue(settings, jira, decision, mail, plan.ticket_id, previous)
+    return _finish_created(settings, jira, decision, mail, plan.ticket_id, plan.ticket, previous)
+
+
+def _write_comment(settings: Settings, jira: JiraWriter, decision: RouteDecision, mail: ParsedMail,
+                   action: WriteAction, ticket_id: str, ticket: Ticket) -> WriteResult:
+    headers = mail.headers
+    options = ContentOptions.from_settings(settings)
+    with jira.issue_lock(ticket.key):
+        if action is WriteAction.COMMENT:
+            claimed = jira.claimed_names(ticket.key)
+            content = mail_content(mail, options=options, as_comment=True, kind=decision.kind,
+                                   taken_names=(*ticket.attachment_names, *sorted(claimed)))
+            claimed.update(content.upload_names)
+            jira.add_comment(ticket.key, comment_body(headers, content.body, content.notes,
+                                                      attachments=content.upload_names, kind=decision.kind))
+            _upload(jira, ticket.key, content, headers)
+        else:
+            _resume_uploads(jira, ticket, mail, options, as_comment=True, kind=decision.kind)
+        if settings.resolved_policy == "reopen" and decision.route is Route.REPLY and ticket.resolved:
+            _reopen(jira, ticket)
+    _add_watchers(settings, jira, ticket.key, headers)
+    outcome = WriteOutcome.COMMENTED if action is WriteAction.COMMENT else WriteOutcome.ALREADY_COMMENTED
+    return WriteResult(decision.uid, outcome, ticket_id, ticket.key)
+
+
+def _create_issue(settings: Settings, jira: JiraWriter, decision: RouteDecision, mail: ParsedMail, ticket_id: str,
+                  previous: Ticket | None) -> WriteResult:
+    headers = mail.headers
+    content = mail_content(mail, options=ContentOptions.from_settings(settings), as_comment=False,
+                           kind=decision.kind)
+    notes = content.notes
+    if previous is not None:
+        notes = (f"follows up {previous.key}, which is resolved (JICKET_RESOLVED_POLICY=new)", *notes)
+    reporter = jira.find_user(headers.from_address) if settings.jira_set_reporter and headers.from_address else None
+    key = jira.create_issue(issue_summary(settings.ids, ticket_id, headers.subject),
+                            issue_description(headers, content.body, notes, attachments=content.upload_names,
+                                              kind=decision.kind), reporter)
+    _upload(jira, key, content, headers)
+    if previous is not None:
+        jira.link_issues(key, previous.key, settings.resolved_link_type)
+    _add_watchers(settings, jira, key, headers)
+    return WriteResult(decision.uid, WriteOutcome.CREATED, ticket_id, key)
+
+
+def _finish_created(settings: Settings, jira: JiraWriter, decision: RouteDecision, mail: ParsedMail,
+                    ticket_id: str, ticket: Ticket, previous: Ticket | None) -> WriteResult:
+    """An earlier attempt created the issue: finish what it may have left (uploads, link, watchers)."""
+    _resume_uploads(jira, ticket, mail, ContentOptions.from_settings(settings), as_comment=False, kind=decision.kind)
+    if previous is not None and previous.key not in ticket.links:
+        jira.link_issues(ticket.key, previous.key, settings.resolved_link_type)
+    _add_watchers(settings, jira, ticket.key, mail.headers)
+    return WriteResult(decision.uid, WriteOutcome.ALREADY_CREATED, ticket_id, ticket.key)
+
+
+def _failure_marker_key(mail_key: str) -> str:
+    """The mail key of the note that says a mail's attachments could not be uploaded."""
+    return hashlib.sha256(f"attachments-failed:{mail_key}".encode()).hexdigest()[:20]
+
+
+def _upload(jira: JiraWriter, issue_key: str, content: MailContent, headers: MailHeaders,
+            files: list[tuple[str, str, bytes]] | None = None) -> None:
+    """Upload a mail's files; a permanent refusal (4xx) becomes a visible note instead of a stuck mail."""
+    files = files if files is not None else [(u.filename, u.content_type, u.data) for u in content.uploads]
+    if not files:
+        return
+    try:
+        jira.upload_attachments(issue_key, files)
+    except JiraError as exc:
+        if exc.transient:
+            raise  # the task fails; the retry finds the text and uploads what is missing
+        log.error("%s: Jira refused the attachments of %s: %s", issue_key, headers.message_id, exc)
+        text = (f"_Jicket: Jira refused the attachments {', '.join(name for name, _, _ in files)} of the mail "
+                f"from {escape_line(single_line(headers.from_display))}: "
+                f"{escape_line(single_line(str(exc))[:300])}_\n\n"
+                f"{{anchor:jicket-mail-{_failure_marker_key(headers.mail_key())}}}")
+        jira.add_comment(issue_key, text)
+
+
+def _resume_uploads(jira: JiraWriter, ticket: Ticket, mail: ParsedMail, options: ContentOptions, *,
+                    as_comment: bool, kind: str) -> None:
+    """Upload the files an earlier attempt announced in its text but did not (all) upload."""
+    mail_key = mail.headers.mail_key()
+    intended = ticket.intended_attachments(mail_key)
+    if not intended or ticket.has_mail(_failure_marker_key(mail_key)):
+        return
+    fresh = jira.get_ticket(ticket.key) or ticket  # read directly: search may lag behind the lost upload
+    if fresh.has_mail(_failure_marker_key(mail_key)):
+        return
+    intended = fresh.intended_attachments(mail_key) or intended
+    content = mail_content(mail, options=options, as_comment=as_comment, kind=kind)
+    if len(content.uploads) != len(intended):
+        log.warning("%s: the mail now yields %d file(s), its text announced %d (settings changed?)",
+                    ticket.key, len(content.uploads), len(intended))
+    missing = [(name, upload.content_type, upload.data) for name, upload in zip(intended, content.uploads, strict=False)
+               if not fresh.holds_attachment(name, upload.size)]
+    if missing:
+        log.info("%s: uploading %d attachment(s) an earlier attempt did not finish", ticket.key, len(missing))
+        _upload(jira, ticket.key, content, mail.headers, missing)
+
+
+def _reopen(jira: JiraWriter, ticket: Ticket) -> None:
+    """Reopen a resolved issue a person answered (JICKET_RESOLVED_POLICY=reopen), once per task."""
+    if not jira.first_time(f"reopen:{ticket.key}"):
+        return
+    candidates = [t for t in ticket.transitions if t.to_category and t.to_category != "done"]
+    candidates.sort(key=lambda t: (0 if "reopen" in t.name.lower() else 1, t.to_category != "new"))
+    if not candidates:
+        log.warning("%s is resolved but offers no transition out of done; the reply is only a comment", ticket.key)
+        return
+    try:
+        jira.transition(ticket.key, candidates[0].id)
+    except JiraError as exc:
+        if exc.transient:
+            raise
+        log.warning("%s: reopening with %r failed: %s; the reply is a comment", ticket.key, candidates[0].name, exc)
+        return
+    log.info("%s reopened (%s) for a reply", ticket.key, candidates[0].name)
+
+
+def _add_watchers(settings: Settings, jira: JiraWriter, issue_key: str, headers: MailHeaders) -> None:
+    """CC'd people with a Jira account watch the issue (JICKET_JIRA_ADD_WATCHERS)."""
+    if not settings.jira_add_watchers:
+        return
+    helpdesk = settings.ticket_address.lower()
+    for address in dict.fromkeys(a.lower() for a in headers.cc):
+        if address == helpdesk or not jira.first_time(f"watch:{issue_key}:{address}"):
+            continue
+        user = jira.find_user(address)
+        if user:
+            jira.add_watcher(issue_key, user)
+
