@@ -35,7 +35,12 @@ SERVICE_USER = os.environ.get("JICKET_TEST_SERVICE_USER") or f"jicketci{secrets.
 OWN_SERVICE_USER = not os.environ.get("JICKET_TEST_SERVICE_USER")
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 SOURCE_DIRS = ("dags", "jicket_ops", "include")  # the role's jicket_source_paths
-SOURCE_FILES = ("requirements.txt", "constraints.txt")  # the role's jicket_source_files
+SOURCE_FILES = ("requirements.txt", "constraints.txt", "pyproject.toml")  # the role's jicket_source_files
+# The example inventories' vaults hold change-me-* placeholders, which the role refuses: the tests give
+# the vault_* variables values of their own (extra vars win over group_vars), fresh per session.
+TEST_SECRETS = {name: f"ci-{secrets.token_hex(12)}" for name in (
+    "vault_jicket_imap_password", "vault_jicket_smtp_password", "vault_jicket_jira_password", "vault_jicket_id_salt",
+    "vault_jicket_api_admin_password")}
 
 RECAP = re.compile(r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                    r"\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)", re.M)
@@ -182,6 +187,7 @@ class Deployment:
             "jicket_user": SERVICE_USER,
             "jicket_group": SERVICE_USER,
             "jicket_api_workers": 1,
+            **TEST_SECRETS,
         }
         if not Path("/usr/bin/sudo").exists():
             # No sudo yet (the role installs it): root becomes the service user with su, with a shell that

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.ansible.helpers import ROOT, SERVICE_USER, Deployment, tool
+from tests.ansible.helpers import ROOT, SERVICE_USER, TEST_SECRETS, Deployment, tool
 
 pytestmark = pytest.mark.timeout(1800)
 
-# From the example vault (ansible/inventory/localhost/group_vars/jicket_airflow/vault.yml).
-EXAMPLE_IMAP_PASSWORD = "change-me-imap"
+# Given by the tests in place of the example vault's placeholder (which the role refuses).
+EXAMPLE_IMAP_PASSWORD = TEST_SECRETS["vault_jicket_imap_password"]
 
 
 PROBE_DIR = "include"
@@ -143,8 +143,31 @@ def test_env_files_deliver_connections_and_variables(deployment):
     assert json.loads(env["AIRFLOW_CONN_JICKET_SMTP"])["port"] == 587
     assert env["AIRFLOW_VAR_JICKET_JIRA_PROJECT"] == "SHD"
     assert env["AIRFLOW_VAR_JICKET_LOOPTIME"] == "60"
-    assert env["PYTHONPATH"] == str(deployment.project_dir)
+    assert "PYTHONPATH" not in env, "the project is installed as a package, not put on PYTHONPATH"
     assert env["AIRFLOW_CONFIG"] == str(cfg / "airflow.cfg")
+    # The installed package does not carry include/: the deployed template is named instead.
+    template = Path(env["AIRFLOW_VAR_JICKET_THREAD_TEMPLATE"])
+    assert template == deployment.project_dir / "include" / "templates" / "confirmation.html.j2"
+    assert template.is_file()
+
+
+def test_project_is_installed_as_a_package(scratch, deployment):
+    """jicket_ops and every subpackage come from the virtualenv's site-packages, not from the project copy."""
+    packages = sorted(str(p.parent.relative_to(scratch.source)).replace("/", ".")
+                      for p in (scratch.source / "jicket_ops").rglob("__init__.py") if "__pycache__" not in p.parts)
+    script = ("import importlib, sys\n"
+              "for name in sys.argv[1:]:\n"
+              "    print(name, importlib.util.find_spec(name).origin)\n")
+    result = deployment.as_service_user([str(deployment.venv / "bin" / "python"), "-I", "-c",
+                                         "import importlib.util\n" + script, *packages])
+    assert result.returncode == 0, result.stderr[-3000:]
+    origins = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert set(origins) == set(packages)
+    for name, origin in origins.items():
+        assert "/site-packages/" in origin and str(deployment.project_dir) not in origin, (name, origin)
+    # Built from a copy: no build/ or *.egg-info left in the deployed project.
+    assert not list(deployment.project_dir.glob("*.egg-info")) and not (deployment.project_dir / "build").exists()
+    assert (deployment.venv / "jicket-project.sha256").is_file()
 
 
 def test_secrets_stay_out_of_the_play_output(deployment):
