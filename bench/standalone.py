@@ -26,6 +26,20 @@ from bench.common import PY
 
 HEALTH_KEYS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 
+# What ansible/roles/jicket (defaults/main.yml, templates/airflow.cfg.j2) writes into airflow.cfg for a host
+# with <= 4 vCPUs, as environment settings. Its SQLite database and its separate services (api-server,
+# scheduler, dag-processor, triggerer) are what ``airflow standalone`` runs as well; its simple auth manager
+# users are replaced by "all admins" here, so that the benchmark can trigger runs over the REST API.
+ROLE_SETTINGS = {
+    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "4",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DEFAULT_TIMEZONE": "utc",
+    "AIRFLOW__API__WORKERS": "2",
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+}
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -36,7 +50,7 @@ def free_port() -> int:
 class Standalone:
     """``with Standalone(home, env) as airflow: ...`` -- ``airflow standalone`` in its own process group."""
 
-    def __init__(self, home: Path, env: dict[str, str]):
+    def __init__(self, home: Path, env: dict[str, str], role_like: bool = False):
         self.home = Path(home)
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -62,7 +76,12 @@ class Standalone:
             "NO_COLOR": "1",
             # standalone starts each component as `airflow <component>` from PATH
             "PATH": os.pathsep.join([str(Path(PY).parent), env.get("PATH", os.defpath)]),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         }
+        if role_like:
+            self.env.update(ROLE_SETTINGS)
+        self.role_like = role_like
+        self._token: str | None = None
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 300.0) -> Standalone:
@@ -86,6 +105,30 @@ class Standalone:
         if result.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
         return result.stdout
+
+    def api(self, method: str, path: str, **kwargs) -> dict:
+        """A request to the public REST API (``/api/v2`` + PATH) with a token of the "all admins" auth manager."""
+        if self._token is None:
+            response = requests.get(f"{self.url}/auth/token", timeout=30)
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        response = requests.request(method, f"{self.url}/api/v2{path}", timeout=60,
+                                    headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def trigger(self) -> str:
+        """Trigger a run of the jicket DAG now (as a user or an external system would); its run id."""
+        return self.api("POST", "/dags/jicket/dagRuns", json={"logical_date": None})["dag_run_id"]
+
+    def run_state(self, run_id: str) -> str | None:
+        rows = self.query("select state from dag_run where dag_id = 'jicket' and run_id = ?", run_id)
+        return rows[0][0] if rows else None
+
+    def wait_run(self, run_id: str, timeout: float = 900.0, interval: float = 0.1) -> str:
+        """Until the run has finished; its final state."""
+        return self.wait(f"run {run_id}", lambda: (self.run_state(run_id) in ("success", "failed")
+                                                   and self.run_state(run_id)), timeout, interval)
 
     def _healthy(self) -> bool:
         try:
@@ -173,6 +216,35 @@ class Standalone:
     def idle(self) -> bool:
         """No run of the jicket DAG is queued or running."""
         return not self.query("select 1 from dag_run where dag_id = 'jicket' and state in ('queued', 'running')")
+
+
+def source_tree(revision: str) -> Path:
+    """The project's files at a git REVISION, extracted once under var/bench-src/<commit> (``git archive``).
+
+    Lets a benchmark measure a committed state while the working tree is being changed (the task processes
+    import ``dags/`` and ``jicket_ops/`` from there)."""
+    from bench.common import ROOT
+
+    commit = subprocess.run(["git", "rev-parse", "--verify", f"{revision}^{{commit}}"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    target = ROOT / "var" / "bench-src" / commit
+    if not (target / "dags").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def use_source(env: dict[str, str], revision: str | None) -> str:
+    """Point an Airflow environment's DAGs and Python path at REVISION's files (None: the working tree);
+    the commit measured, or "working tree"."""
+    if not revision:
+        return "working tree"
+    tree = source_tree(revision)
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(tree / "dags")
+    env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
+    return tree.name
 
 
 def parse_ts(value: str | None) -> float | None:
