@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from bench.common import airflow_env, machine, make_mail, save, start_stack
-from bench.standalone import Standalone, parse_ts
+from bench.standalone import Standalone, parse_ts, use_source
 
 TO_ISSUE = ("fetch", "filter_mails", "route", "write_to_jira")  # the tasks between a mail and its issue
 
@@ -99,6 +99,14 @@ def breakdown(airflow: Standalone, probes: list[dict]) -> None:
         p["task_timeline_s"] = {t: {k: round(parse_ts(v[k]) - p["sent"], 2) for k in ("queued", "start", "end")
                                     if v.get(k)} for t, v in tis.items()}
         p["in_tasks_s"] = round(sum(p["task_s"].get(t, 0) for t in TO_ISSUE), 2)
+        # the same span split by who spends it: the executor starting each task's process (queued -> start),
+        # the scheduler between one task's end and the next one's queueing, the tasks' own work
+        line = p["task_timeline_s"]
+        steps = [line.get(t, {}) for t in TO_ISSUE]
+        if all({"queued", "start", "end"} <= set(s) for s in steps):
+            p["process_start_s"] = round(sum(s["start"] - s["queued"] for s in steps), 2)
+            p["scheduling_between_tasks_s"] = round(
+                sum(b["queued"] - a["end"] for a, b in zip(steps, steps[1:], strict=False)), 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mails", type=int, default=12)
     parser.add_argument("--gap", type=float, default=3.0, help="seconds of quiet before each probe")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--role-settings", action="store_true",
+                        help="Airflow set up as the Ansible role sets it up (bench.standalone.ROLE_SETTINGS)")
+    parser.add_argument("--source", default=None, metavar="REV", help="measure Jicket as committed at REV")
+    parser.add_argument("--name", default="latency")
     args = parser.parse_args(argv)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
@@ -115,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = airflow_env(work / "airflow", stack, JICKET_IMAP_IDLE="true", JICKET_LOOPMODE="dynamic",
                           JICKET_LOOPTIME="60", JICKET_TASK_RETRIES="1", JICKET_RETRY_DELAY="5")
+        source = use_source(env, args.source)
         started = time.monotonic()
-        with Standalone(work / "airflow", env) as airflow:
+        with Standalone(work / "airflow", env, role_like=args.role_settings) as airflow:
             print(f"airflow standalone up in {time.monotonic() - started:.0f} s ({airflow.url}); "
                   f"log {airflow.log_path}")
             airflow.wait("the IDLE watcher on the triggerer", lambda: airflow.query(
@@ -137,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     latencies = [p["latency_s"] for p in probes if p["latency_s"] is not None]
     median = statistics.median(latencies) if latencies else None
     parts = {}
-    for key in ("idle_notice_s", "event_recorded_s", "run_queued_s", "run_started_s", "write_done_s", "in_tasks_s"):
+    for key in ("idle_notice_s", "event_recorded_s", "run_queued_s", "run_started_s", "write_done_s", "in_tasks_s",
+                "process_start_s", "scheduling_between_tasks_s"):
         values = [p[key] for p in probes if key in p]
         if values:
             parts[key] = round(statistics.median(values), 2)
@@ -154,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{parts.get('run_started_s')} s, write_to_jira done {parts.get('write_done_s')} s")
     print(f"   task durations (median): {task_medians}; in those four tasks {parts.get('in_tasks_s')} s of the "
           f"{parts.get('write_done_s')} s, the rest is detection, scheduling and a process start per task")
+    p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 2 else None
+    print(f"   p95 {p95} s; over the four tasks: process starts {parts.get('process_start_s')} s, scheduler between "
+          f"tasks {parts.get('scheduling_between_tasks_s')} s, work {parts.get('in_tasks_s')} s (medians)")
     print(f"   load average at the probes: {[p['load'] for p in probes]}")
     taken_by: dict[str, int] = {}
     for p in probes:
@@ -161,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   probes taken by runs of type {taken_by}")
     print(f"   runs: {len(runs)} ({', '.join(sorted({r['run_type'] for r in runs}))}); missing issues: "
           f"{sum(1 for p in probes if p['latency_s'] is None)}")
-    path = save("latency", {"machine": info, "probes": probes, "median_s": median, "latencies": latencies,
+    path = save(args.name, {"machine": info, "probes": probes, "median_s": median, "latencies": latencies,
+                            "p95_s": p95, "jicket_source": source, "role_settings": args.role_settings,
                             "breakdown_medians": parts, "task_medians": task_medians,
                             "runs": len(runs), "probes_taken_by_run_type": taken_by,
                             "mode": "airflow standalone, JICKET_IMAP_IDLE=true"})
