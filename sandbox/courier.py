@@ -41,7 +41,6 @@ import imaplib
 import itertools
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
@@ -66,12 +65,17 @@ class CourierError(RuntimeError):
     pass
 
 
+# Debian's courier-imap conflicts with dovecot-imapd (both provide imap-server), so scripts/setup-system.sh
+# unpacks the package here instead of installing it: imapd needs nothing but libc.
+COURIER_ROOT = Path(os.environ.get("JICKET_COURIER_ROOT", "/opt/courier-imap"))
+
+
 def imapd_binary() -> str:
-    """Path of Courier's imapd, or CourierError when the Debian package is missing."""
-    found = shutil.which("imapd", path="/usr/bin:/usr/sbin:/usr/lib/courier")
-    if not found or not os.path.exists("/usr/lib/courier/imapd"):
-        raise CourierError("Courier-IMAP is not installed (apt-get install courier-imap)")
-    return "/usr/bin/imapd"
+    """Path of Courier's imapd, or CourierError when the unpacked Debian package is missing."""
+    binary = COURIER_ROOT / "usr" / "bin" / "imapd"
+    if not os.access(binary, os.X_OK):
+        raise CourierError(f"Courier-IMAP is not unpacked at {COURIER_ROOT} (run scripts/setup-system.sh)")
+    return str(binary)
 
 
 class _Closed(Exception):

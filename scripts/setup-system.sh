@@ -9,13 +9,14 @@ SUDO=""
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   dovecot-imapd dovecot-lmtpd systemd rsync sudo python3-venv python3-setuptools python3-dev gcc chromium >/dev/null
-# Courier-IMAP: the test server without custom keywords (sandbox/courier.py runs /usr/bin/imapd itself).
-# It pulls courier-authlib and exim4, whose install scripts would start system daemons (exim on port 25,
-# authdaemond, imapd on 143/993): a policy-rc.d that denies every start, only if the machine has none.
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-  $SUDO chmod 755 /usr/sbin/policy-rc.d
-  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+# Courier-IMAP: the test server without custom keywords (sandbox/courier.py runs its imapd itself). Debian's
+# courier-imap conflicts with dovecot-imapd (both provide imap-server): installing it would remove Dovecot. Its
+# imapd needs only libc, so the package is unpacked under /opt/courier-imap instead of installed.
+if [ ! -x /opt/courier-imap/usr/bin/imapd ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download courier-imap >/dev/null)
+  $SUDO mkdir -p /opt/courier-imap
+  $SUDO dpkg-deb -x "$tmp"/courier-imap_*.deb /opt/courier-imap
+  rm -rf "$tmp"
 fi
-$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends courier-imap >/dev/null
 echo "system packages installed"
