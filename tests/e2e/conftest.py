@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 from sandbox.stack import CUSTOMER, HELPDESK, SandboxStack
 from tests.e2e.airflow_server import AirflowServer
-
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+from tests.support import E2E_ARTIFACTS
 
 AIRFLOW_SETTINGS = {
     # The DAG needs a periodic schedule: `airflow backfill create` refuses a DAG without one
@@ -63,7 +61,7 @@ def airflow(e2e_stack, tmp_path_factory):
         deadline = time.monotonic() + 10
         while (leftovers := server.leftover_pids()) and time.monotonic() < deadline:
             time.sleep(0.2)
-        target = ARTIFACTS / "airflow-logs"
+        target = E2E_ARTIFACTS / "airflow-logs"
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(server.log_dir, target)
         assert not leftovers, f"Airflow processes survived the shutdown: {leftovers}"
@@ -81,11 +79,3 @@ def clean(e2e_stack, airflow):
     e2e_stack.jira.clear_violations()
     yield e2e_stack
     assert e2e_stack.jira.violations() == [], "the Jira stand-in saw requests or responses that break the spec"
-
-
-def artifact_dir(name: str) -> Path:
-    """A fresh tests/e2e/artifacts/NAME/ (git-ignored) for one test's screenshots."""
-    path = ARTIFACTS / name
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path

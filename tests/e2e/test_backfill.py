@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sandbox.stack import CUSTOMER, SUCCESS_FOLDER
-from tests.integration.conftest import deliver, make_mail, messages
+from tests.support import deliver, make_mail, messages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

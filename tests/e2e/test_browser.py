@@ -12,8 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from sandbox.stack import CUSTOMER, SUCCESS_FOLDER
-from tests.e2e.conftest import artifact_dir
-from tests.integration.conftest import deliver, make_mail, messages
+from tests.support import artifact_dir, deliver, make_mail, messages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

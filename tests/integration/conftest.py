@@ -7,24 +7,16 @@ Jira. Runs use ``dag.test()`` in this process (the in-process execution API is b
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-import time
-import uuid
-from email.message import EmailMessage
-from email.utils import format_datetime, localtime
 from pathlib import Path
 
 import pytest
 
-from sandbox.stack import CUSTOMER, HELPDESK, JIRA_PROJECT, JIRA_USER, SUCCESS_FOLDER, SandboxStack
-
-ROOT = Path(__file__).resolve().parents[2]
-STAFF = "staff@example.test"
-OPS = "ops@example.test"
+from sandbox.stack import CUSTOMER, HELPDESK, JIRA_PROJECT, JIRA_USER, SandboxStack
+from tests.support import OPS, STAFF, load_dag
 
 
 @pytest.fixture(scope="session")
@@ -57,13 +49,6 @@ def env(stack, airflow_db, monkeypatch):
     assert stack.jira.violations() == [], "the Jira stand-in saw requests or responses that break the spec"
 
 
-def load_dag():
-    spec = importlib.util.spec_from_file_location("jicket_dag_under_test", ROOT / "dags" / "jicket_dag.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.DAG
-
-
 @pytest.fixture(scope="session")
 def dag(airflow_db):
     return load_dag()
@@ -80,48 +65,6 @@ def run_dag(dag, env):
         states = {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
         return str(dagrun.state), states
     return run
-
-
-def make_mail(*, sender: str = f"Customer <{CUSTOMER}>", to: str = HELPDESK, subject: str = "Printer broken",
-              body: str = "The printer on floor 3 is broken.", cc: str | None = None,
-              headers: dict[str, str] | None = None, message_id: str | None = None) -> bytes:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    if cc:
-        message["Cc"] = cc
-    message["Subject"] = subject
-    message["Date"] = format_datetime(localtime())
-    message["Message-ID"] = message_id or f"<{uuid.uuid4().hex}@customer.example.test>"
-    for name, value in (headers or {}).items():
-        message[name] = value
-    message.set_content(body)
-    return bytes(message)
-
-
-def deliver(stack, raw: bytes, user: str = HELPDESK, folder: str = "INBOX", received=None) -> int:
-    with stack.imap(user) as client:
-        if folder not in client.list_folders():
-            client.create_folder(folder)
-        return client.append(folder, raw, date=received)
-
-
-def messages(stack, folder: str = "INBOX", user: str = HELPDESK):
-    with stack.imap(user) as client:
-        return client.messages(folder)
-
-
-def wait_for_messages(stack, count: int, folder: str = "INBOX", user: str = HELPDESK, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = messages(stack, folder, user)
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
-
-
-__all__ = ["CUSTOMER", "HELPDESK", "OPS", "STAFF", "SUCCESS_FOLDER", "make_mail", "deliver", "messages",
-           "wait_for_messages", "load_dag"]
 
 
 @pytest.fixture()

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import CUSTOMER, ROOT, SUCCESS_FOLDER, deliver, make_mail, messages
-from tests.integration.test_scenarios import TAG
+from tests.support import CUSTOMER, ROOT, SUCCESS_FOLDER, TAG, deliver, make_mail, messages
 
 HOOK_DIR = Path(__file__).parent / "crash_hook"
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.integration.conftest import ROOT, deliver, load_dag, make_mail, messages
+from tests.support import ROOT, deliver, load_dag, make_mail, messages
 
 STAGES = {"fetch", "filter_mails", "route", "write_to_jira", "confirm", "move", "summarize"}
 

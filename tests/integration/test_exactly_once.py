@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import CUSTOMER, HELPDESK, STAFF, SUCCESS_FOLDER, deliver, make_mail, messages
-from tests.integration.test_scenarios import TAG, only_issue
+from tests.support import CUSTOMER, HELPDESK, STAFF, SUCCESS_FOLDER, TAG, deliver, make_mail, messages, only_issue
 
 CREATE = {"method": "POST", "path_regex": r"^/rest/api/2/issue$"}
 

@@ -12,8 +12,7 @@ import requests
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.jira import JiraWriter
 from jicket_ops.adapters.smtp import Mailer
-from tests.integration.conftest import CUSTOMER, SUCCESS_FOLDER, deliver, make_mail, messages
-from tests.integration.test_scenarios import TAG
+from tests.support import CUSTOMER, SUCCESS_FOLDER, TAG, deliver, make_mail, messages
 
 FAULTS = {
     # name: (class, method, exception, after) - "after" runs the real call first, then fails (lost answer)

@@ -20,7 +20,7 @@ from jicket_ops.domain.rendering import attachment_intent, mail_marker, markers_
 from sandbox.stack import JIRA_PROJECT
 from tests.corpus.expectations import MAILS, MANIFEST, raw_of, text_problems, upload_problems
 from tests.corpus.generate import blob
-from tests.integration.conftest import CUSTOMER, HELPDESK, SUCCESS_FOLDER, deliver, make_mail, messages
+from tests.support import CUSTOMER, HELPDESK, SUCCESS_FOLDER, deliver, make_mail, messages
 
 TAG = re.compile(r"\[#JI-([A-Z0-9]+)\]")
 SEARCH = re.compile(r"^/rest/api/[23]/search(/jql)?$")

@@ -14,7 +14,7 @@ import pytest
 
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.errors import MailboxError
-from tests.integration.conftest import CUSTOMER, HELPDESK, ROOT, SUCCESS_FOLDER, deliver, make_mail, messages
+from tests.support import CUSTOMER, HELPDESK, ROOT, SUCCESS_FOLDER, deliver, make_mail, messages
 
 
 def nested_mime(depth: int) -> bytes:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from tests.integration.conftest import (
+from tests.support import (
     CUSTOMER,
     OPS,
     ROOT,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import CUSTOMER, HELPDESK, deliver, make_mail, messages, wait_for_messages
-from tests.integration.test_scenarios import TAG, only_issue
+from tests.support import CUSTOMER, HELPDESK, TAG, deliver, make_mail, messages, only_issue, wait_for_messages
 
 QUARANTINE = "jicket-quarantine"
 

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
-from tests.integration.conftest import (
+from tests.support import (
     CUSTOMER,
     HELPDESK,
     STAFF,
     SUCCESS_FOLDER,
+    TAG,
     deliver,
     make_mail,
     messages,
+    only_issue,
     wait_for_messages,
 )
 
-TAG = re.compile(r"\[#JI-([A-Z0-9]+)\]")
-
 # Every scenario runs against Jira Data Center and Jira Cloud.
 pytestmark = pytest.mark.usefixtures("jira_flavour")
-
-
-def only_issue(stack):
-    issues = stack.jira.issues()
-    assert len(issues) == 1, [i["fields"]["summary"] for i in issues]
-    return issues[0]
 
 
 def test_customer_mail_becomes_one_issue_and_one_confirmation(env, run_dag):

@@ -12,6 +12,7 @@ import secrets
 import pytest
 
 from sandbox.stack import CUSTOMER, HELPDESK, JIRA_USER, SandboxStack
+from tests.support import empty_stack
 
 
 @pytest.fixture(scope="session")
@@ -23,17 +24,11 @@ def perf_stack(tmp_path_factory):
         yield stack
 
 
-def empty(stack) -> None:
-    """Empty mailboxes, an empty Jira, an empty request log."""
-    stack.empty_mailboxes(HELPDESK, CUSTOMER)
-    stack.jira.reset()
-
-
 @pytest.fixture()
 def stack(perf_stack, monkeypatch):
     """The stack with empty mailboxes and Jira, and the environment pointing Jicket at it."""
     for name, value in perf_stack.connection_env().items():
         monkeypatch.setenv(name, value)
-    empty(perf_stack)
+    empty_stack(perf_stack)
     yield perf_stack
     assert perf_stack.jira.violations() == []

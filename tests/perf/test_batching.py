@@ -23,7 +23,7 @@ from jicket_ops.stages.fetch import fetch
 from jicket_ops.stages.filter_mails import filter_mails
 from jicket_ops.stages.move import move
 from jicket_ops.stages.route import route
-from tests.support import TEMPLATE
+from tests.support import TEMPLATE, empty_stack
 
 STAGES = ("fetch", "filter_mails", "route", "write_to_jira", "confirm", "move")
 
@@ -63,9 +63,7 @@ def run_stages(stack, settings) -> dict[str, dict]:
 
 
 def fresh_backlog(stack, size: int):
-    from tests.perf.conftest import empty
-
-    empty(stack)
+    empty_stack(stack)
     existing = seed_tickets(stack, 3)
     stack.jira.clear_requests()
     return fill_backlog(stack, size, existing=existing)

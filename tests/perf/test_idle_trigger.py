@@ -15,7 +15,7 @@ import pytest
 
 from jicket_ops.errors import ConfigError
 from jicket_ops.orchestration.idle_trigger import CLASSPATH, AsyncImap, ImapIdleTrigger, astring, inbox_asset
-from tests.integration.conftest import ROOT
+from tests.support import ROOT
 
 MAIL = b"From: Customer <c1@customers.example.org>\r\nTo: helpdesk@example.test\r\nSubject: Hello\r\n\r\nbody\r\n"
 
