@@ -1,6 +1,6 @@
 """A private Courier-IMAP for tests: a real IMAP server WITHOUT custom keywords (like Microsoft Exchange).
 
-What runs: Debian 12's ``/usr/bin/imapd`` (Courier-IMAP 5.0.13), one process per logged-in connection,
+What runs: Debian 12's Courier-IMAP 5.0.13 ``imapd``, one process per logged-in connection,
 serving the user's Maildir with ``IMAP_KEYWORDS=0``. Measured facts (asserted in tests/sandbox/test_courier.py):
 
 * CAPABILITY after login: ``IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=... SORT QUOTA IDLE ENABLE
@@ -26,6 +26,11 @@ and after a successful login starts ``imapd MAILDIR`` (which, started without ``
 greets ``* PREAUTH``: that line is swallowed and the client gets ``tag OK``) and relays bytes both ways
 unchanged. Everything after login is Courier's. Plaintext login needs TLS unless the client's address
 equals the server's (as Dovecot treats loopback): connect from 127.0.0.2 to see TLS enforced.
+
+The binary comes from Debian's ``courier-imap`` package unpacked into /opt/courier-imap by
+scripts/setup-system.sh, not installed: that package conflicts with ``dovecot-imapd`` (installing it
+removes Dovecot's IMAP server). Its libraries (courier-authlib, libcourier-unicode4, libgamin0, libgdbm6,
+libidn12) are ordinary packages.
 
 No root needed: the Maildirs belong to the user running the tests, and so do the ``imapd`` processes.
 There is no LMTP: :meth:`CourierImapServer.deliver` writes a mail into a Maildir the Maildir way
@@ -70,12 +75,20 @@ class CourierError(RuntimeError):
 COURIER_ROOT = Path(os.environ.get("JICKET_COURIER_ROOT", "/opt/courier-imap"))
 
 
+# Where scripts/setup-system.sh unpacks Debian's courier-imap (not installed as a package: it conflicts
+# with dovecot-imapd, both provide imap-server, so installing one removes the other).
+UNPACKED_IMAPD = "/opt/courier-imap/usr/bin/imapd"
+
+
 def imapd_binary() -> str:
-    """Path of Courier's imapd, or CourierError when the unpacked Debian package is missing."""
-    binary = COURIER_ROOT / "usr" / "bin" / "imapd"
-    if not os.access(binary, os.X_OK):
-        raise CourierError(f"Courier-IMAP is not unpacked at {COURIER_ROOT} (run scripts/setup-system.sh)")
-    return str(binary)
+    """Path of Courier's imapd: ``$JICKET_COURIER_IMAPD``, the unpacked copy, or an installed courier-imap."""
+    candidates = [os.environ.get("JICKET_COURIER_IMAPD", ""), UNPACKED_IMAPD]
+    if os.path.exists("/usr/lib/courier/imapd"):  # /usr/bin/imapd is Courier's only when the package is in
+        candidates.append("/usr/bin/imapd")
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise CourierError(f"Courier's imapd not found at {UNPACKED_IMAPD}: run scripts/setup-system.sh")
 
 
 class _Closed(Exception):

@@ -9,14 +9,20 @@ SUDO=""
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   dovecot-imapd dovecot-lmtpd systemd rsync sudo python3-venv python3-setuptools python3-dev gcc chromium >/dev/null
-# Courier-IMAP: the test server without custom keywords (sandbox/courier.py runs its imapd itself). Debian's
-# courier-imap conflicts with dovecot-imapd (both provide imap-server): installing it would remove Dovecot. Its
-# imapd needs only libc, so the package is unpacked under /opt/courier-imap instead of installed.
-if [ ! -x /opt/courier-imap/usr/bin/imapd ]; then
-  tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download courier-imap >/dev/null)
-  $SUDO mkdir -p /opt/courier-imap
-  $SUDO dpkg-deb -x "$tmp"/courier-imap_*.deb /opt/courier-imap
-  rm -rf "$tmp"
+# Courier-IMAP's imapd for the test server without custom keywords (sandbox/courier.py runs it itself).
+# The courier-imap package conflicts with dovecot-imapd (both provide imap-server: installing one removes
+# the other), so its files are only unpacked into /opt/courier-imap; the libraries imapd links come as
+# ordinary packages (none of them starts a service).
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+  courier-authlib libcourier-unicode4 libgamin0 libgdbm6 libidn12 >/dev/null
+deb_dir=$(mktemp -d)
+chmod 777 "$deb_dir"  # apt-get download runs as the _apt user
+(cd "$deb_dir" && $SUDO apt-get download -qq courier-imap)
+$SUDO rm -rf /opt/courier-imap
+$SUDO dpkg-deb -x "$deb_dir"/courier-imap_*.deb /opt/courier-imap
+rm -rf "$deb_dir"
+if ldd /opt/courier-imap/usr/bin/imapd | grep "not found"; then
+  echo "Courier imapd in /opt/courier-imap lacks a library" >&2
+  exit 1
 fi
 echo "system packages installed"
