@@ -261,16 +261,23 @@ async def _relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter,
                  imapd_r: asyncio.StreamReader, imapd_w: asyncio.StreamWriter) -> None:
     """Copy bytes both ways until either side ends; then end the other."""
 
-    async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    client_sock = client_w.get_extra_info("socket")
+
+    async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, ack: bool) -> None:
         try:
             while data := await src.read(65536):
+                if ack and client_sock is not None:
+                    # ACK what the client sent now: imaplib sends an APPEND literal and its closing CRLF in
+                    # two writes with Nagle on, and the CRLF waited ~40 ms for Linux's delayed ACK (46 ms per
+                    # APPEND against 3.4 ms on Dovecot and 3.7 ms on imapd alone).
+                    client_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
                 dst.write(data)
                 await dst.drain()
         except (ConnectionError, ssl.SSLError):
             pass
 
-    up = asyncio.ensure_future(pump(client_r, imapd_w))
-    down = asyncio.ensure_future(pump(imapd_r, client_w))
+    up = asyncio.ensure_future(pump(client_r, imapd_w, ack=True))
+    down = asyncio.ensure_future(pump(imapd_r, client_w, ack=False))
     _done, pending = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()

@@ -307,3 +307,17 @@ def test_authenticate_plain_rejects_garbage(courier):
         assert f.readline().startswith(b"a BAD")
         sock.sendall(b"b SELECT INBOX\r\n")  # not logged in
         assert f.readline().startswith(b"b BAD")
+
+
+def test_append_is_not_slowed_by_the_front_end(courier):
+    """imaplib writes an APPEND literal and its CRLF separately; without an immediate ACK from the front-end
+    every APPEND waited for Linux's 40 ms delayed ACK (measured 46 ms each, imapd alone 3.7 ms)."""
+    raw = _mail("timing").as_bytes()
+    with _client(courier) as client:
+        took = []
+        for _ in range(30):
+            started = time.monotonic()
+            client.imap.append("INBOX", None, None, raw)
+            took.append(time.monotonic() - started)
+    took.sort()
+    assert took[len(took) // 2] < 0.025, f"median APPEND {took[len(took) // 2] * 1000:.1f} ms"
