@@ -17,6 +17,11 @@ from email.utils import format_datetime, localtime
 from pathlib import Path
 from typing import Any
 
+from jicket_ops.domain.parsing import MailHeaders
+from jicket_ops.domain.rendering import mail_marker
+from jicket_ops.domain.routing import RouteDecision, route_mail
+from jicket_ops.domain.ticket_ids import TicketIdScheme
+from jicket_ops.domain.tickets import Ticket
 from sandbox.stack import CUSTOMER, HELPDESK, SUCCESS_FOLDER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,13 +34,17 @@ E2E_ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
 STAFF = "staff@example.test"
 OPS = "ops@example.test"
 
+# The unit tests' routing context: 0.6.2's default id scheme and a helpdesk address of another domain.
+IDS = TicketIdScheme()
+COMPANY_HELPDESK = "support@company.com"
+
 # The ticket tag at the start of an issue summary: "[#JI-ZOZ2P6] Printer broken" -> "ZOZ2P6".
 TAG = re.compile(r"\[#JI-([A-Z0-9]+)\]")
 
 __all__ = [
-    "CUSTOMER", "E2E_ARTIFACTS", "HELPDESK", "OPS", "ROOT", "STAFF", "SUCCESS_FOLDER", "TAG", "TEMPLATE",
-    "artifact_dir", "deliver", "empty_stack", "load_dag", "make_mail", "messages", "only_issue",
-    "wait_for_messages",
+    "COMPANY_HELPDESK", "CUSTOMER", "E2E_ARTIFACTS", "HELPDESK", "IDS", "OPS", "ROOT", "STAFF", "SUCCESS_FOLDER",
+    "TAG", "TEMPLATE", "artifact_dir", "deliver", "empty_stack", "load_dag", "make_mail", "make_ticket", "messages",
+    "only_issue", "route_in", "wait_for_messages",
 ]
 
 
@@ -109,3 +118,20 @@ def artifact_dir(name: str) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
+
+
+def route_in(project: str | None = "HD", **fields) -> RouteDecision:
+    """How a mail with these header fields routes as UID 7 of UIDVALIDITY 1234, to COMPANY_HELPDESK.
+
+    The sender and subject default to a customer's new mail; ``project`` is the Jira project whose issue
+    keys count (None: keys are not looked for).
+    """
+    headers = MailHeaders(**{"from_address": "foo@customer.com", "subject": "Feature XY broken", **fields})
+    return route_mail(headers, uid=7, uidvalidity=1234, ids=IDS, ticket_address=COMPANY_HELPDESK, project=project)
+
+
+def make_ticket(key: str = "HD-1", ticket_id: str | None = "KR532ELDTD", category: str = "new",
+                mails: tuple[str, ...] | list[str] = (), **extra) -> Ticket:
+    """A Jira issue as the adapter reads it: tagged with ``ticket_id``, holding the markers of ``mails``."""
+    return Ticket(key=key, issue_id=1, summary=f"[#JI-{ticket_id}] x", status_category=category,
+                  markers=frozenset(mail_marker(m) for m in mails), ticket_id=ticket_id, **extra)

@@ -1,13 +1,16 @@
+"""domain.settings: jicket 0.6.2's settings, their defaults, the fidelity settings, the schedule; every invalid
+value names its setting."""
+
 from datetime import timedelta
 
 import pytest
 
 from jicket_ops.domain.settings import environment_lookup, load_schedule, load_settings
 from jicket_ops.errors import ConfigError
-from jicket_ops.orchestration.connections import ensure_connections, imap_connection, jira_connection, smtp_connection
 from tests.support import TEMPLATE
 
 BASE = {"JICKET_JIRA_PROJECT": "SHD", "JICKET_TICKET_ADDRESS": "support@example.com"}
+FIDELITY_BASE = {"JICKET_JIRA_PROJECT": "HD", "JICKET_TICKET_ADDRESS": "help@example.com"}
 
 
 def lookup(values):
@@ -59,34 +62,23 @@ def test_airflow_variable_environment_wins_over_plain_environment():
     assert read("JICKET_LOOPTIME") == "5"
 
 
-ENV_LIST = {
-    "JICKET_IMAP_HOST": "imap.example.com", "JICKET_IMAP_USER": "foo@example.com",
-    "JICKET_IMAP_PASS": "correcthorsebatterystaple", "JICKET_SMTP_HOST": "smtp.example.com",
-    "JICKET_JIRA_URL": "jira.example.com", "JICKET_JIRA_USER": "bot", "JICKET_JIRA_PASS": "pw",
-}
+def test_fidelity_settings_defaults_and_values():
+    settings = load_settings(FIDELITY_BASE.get, TEMPLATE)
+    assert (settings.attachment_max_bytes, settings.reply_strip_quotes, settings.reply_attach_original,
+            settings.resolved_policy, settings.jira_set_reporter, settings.jira_add_watchers) == \
+        (10 * 1024 * 1024, True, False, "reopen", False, False)
+    custom = load_settings({**FIDELITY_BASE, "JICKET_ATTACHMENT_MAX_BYTES": "2M", "JICKET_REPLY_LANGUAGES": "de, en",
+                            "JICKET_RESOLVED_POLICY": "NEW", "JICKET_JIRA_ADD_WATCHERS": "yes"}.get, TEMPLATE)
+    assert (custom.attachment_max_bytes, custom.reply_languages, custom.resolved_policy, custom.jira_add_watchers) \
+        == (2 * 1024 * 1024, ("de", "en"), "new", True)
 
 
-def test_062_env_list_becomes_connections_with_tls_on():
-    imap = imap_connection(lookup(ENV_LIST), "jicket_imap")
-    assert imap["port"] == 993 and imap["extra"]["tls"] == "ssl"
-    smtp = smtp_connection(lookup(ENV_LIST), "jicket_smtp")
-    # SMTP credentials default to IMAP's; 587 means STARTTLS
-    assert smtp["login"] == "foo@example.com" and smtp["password"] == "correcthorsebatterystaple"
-    assert smtp["port"] == 587 and smtp["extra"]["disable_ssl"] is True and smtp["extra"]["disable_tls"] is False
-    jira = jira_connection(lookup(ENV_LIST), "jicket_jira")
-    assert jira["host"] == "https://jira.example.com" and jira["extra"]["verify"] is True
-    plain = imap_connection(lookup({**ENV_LIST, "JICKET_IMAP_PORT": "143"}), "jicket_imap")
-    assert plain["extra"]["tls"] == "starttls"
-
-
-def test_missing_connection_and_variables_name_both(monkeypatch):
-    monkeypatch.delenv("AIRFLOW_CONN_JICKET_IMAP", raising=False)
-    with pytest.raises(ConfigError) as info:
-        ensure_connections(lookup({}), {"imap": "jicket_imap"}, lambda conn_id: False)
-    assert info.value.setting == "JICKET_IMAP_HOST" and "jicket_imap" in str(info.value)
-
-
-def test_defined_connections_are_left_alone(monkeypatch):
-    monkeypatch.delenv("AIRFLOW_CONN_JICKET_IMAP", raising=False)
-    assert ensure_connections(lookup(ENV_LIST), {"imap": "jicket_imap"}, lambda conn_id: True) == []
-    assert ensure_connections(lookup(ENV_LIST), {"imap": "jicket_imap"}, lambda conn_id: False) == ["jicket_imap"]
+@pytest.mark.parametrize(("name", "value"), [
+    ("JICKET_ATTACHMENT_MAX_BYTES", "ten megs"), ("JICKET_ATTACHMENT_MAX_BYTES", "3G"),
+    ("JICKET_REPLY_STRIP_QUOTES", "maybe"), ("JICKET_REPLY_ATTACH_ORIGINAL", "2"),
+    ("JICKET_REPLY_LANGUAGES", "en,xx"), ("JICKET_RESOLVED_POLICY", "ignore"),
+    ("JICKET_RESOLVED_LINK_TYPE", 'a"b'), ("JICKET_JIRA_SET_REPORTER", "sure"), ("JICKET_JIRA_ADD_WATCHERS", "-"),
+])
+def test_invalid_fidelity_settings_name_the_setting(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings({**FIDELITY_BASE, name: value}.get, TEMPLATE)

@@ -1,0 +1,42 @@
+"""orchestration.connections: a jicket 0.6.2 env.list becomes Airflow connections (TLS on); defined ones win."""
+
+import pytest
+
+from jicket_ops.errors import ConfigError
+from jicket_ops.orchestration.connections import ensure_connections, imap_connection, jira_connection, smtp_connection
+
+ENV_LIST = {
+    "JICKET_IMAP_HOST": "imap.example.com", "JICKET_IMAP_USER": "foo@example.com",
+    "JICKET_IMAP_PASS": "correcthorsebatterystaple", "JICKET_SMTP_HOST": "smtp.example.com",
+    "JICKET_JIRA_URL": "jira.example.com", "JICKET_JIRA_USER": "bot", "JICKET_JIRA_PASS": "pw",
+}
+
+
+def lookup(values):
+    return lambda name: values.get(name)
+
+
+def test_062_env_list_becomes_connections_with_tls_on():
+    imap = imap_connection(lookup(ENV_LIST), "jicket_imap")
+    assert imap["port"] == 993 and imap["extra"]["tls"] == "ssl"
+    smtp = smtp_connection(lookup(ENV_LIST), "jicket_smtp")
+    # SMTP credentials default to IMAP's; 587 means STARTTLS
+    assert smtp["login"] == "foo@example.com" and smtp["password"] == "correcthorsebatterystaple"
+    assert smtp["port"] == 587 and smtp["extra"]["disable_ssl"] is True and smtp["extra"]["disable_tls"] is False
+    jira = jira_connection(lookup(ENV_LIST), "jicket_jira")
+    assert jira["host"] == "https://jira.example.com" and jira["extra"]["verify"] is True
+    plain = imap_connection(lookup({**ENV_LIST, "JICKET_IMAP_PORT": "143"}), "jicket_imap")
+    assert plain["extra"]["tls"] == "starttls"
+
+
+def test_missing_connection_and_variables_name_both(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_JICKET_IMAP", raising=False)
+    with pytest.raises(ConfigError) as info:
+        ensure_connections(lookup({}), {"imap": "jicket_imap"}, lambda conn_id: False)
+    assert info.value.setting == "JICKET_IMAP_HOST" and "jicket_imap" in str(info.value)
+
+
+def test_defined_connections_are_left_alone(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_JICKET_IMAP", raising=False)
+    assert ensure_connections(lookup(ENV_LIST), {"imap": "jicket_imap"}, lambda conn_id: True) == []
+    assert ensure_connections(lookup(ENV_LIST), {"imap": "jicket_imap"}, lambda conn_id: False) == ["jicket_imap"]
