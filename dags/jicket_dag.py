@@ -13,10 +13,12 @@ Each run reads the helpdesk inbox and, for every mail, exactly once:
 6. **move**: mails that are done go to `JICKET_FOLDER_SUCCESS`.
 7. **summarize**: counts per outcome; fails the run if any stage failed.
 
-Progress lives on the mails (IMAP keywords `$JicketImported`, `$JicketConfirming`, `$JicketDone`,
-`$JicketFiltered`) and in Jira (a marker on every issue and comment), never in Airflow: wiping the
-metadata DB, retrying a task or re-running a day never duplicates an issue, comment or confirmation,
-and no mail leaves the inbox before Jira has it.
+Progress lives on the mails and in Jira (a marker on every issue and comment), never in Airflow: IMAP
+keywords (`$JicketCreating`, `$JicketImported`, `$JicketConfirming`, `$JicketDone`, `$JicketFiltered`,
+`$JicketQuarantine`, `$JicketFailedN`) where the server stores them, else folders, `\\Seen`/`\\Answered` and
+Jira's markers (`JICKET_IMAP_PROGRESS`; Microsoft Exchange has no keywords). Wiping the metadata DB,
+retrying a task or re-running a day never duplicates an issue, comment or confirmation, and no mail
+leaves the inbox before Jira has it.
 
 Connections: `jicket_imap`, `jicket_smtp`, `jicket_jira` (ids configurable with `JICKET_*_CONN_ID`;
 jicket 0.6.2's `JICKET_IMAP_HOST` ... variables work as a fallback). Settings: Airflow Variables or
@@ -228,14 +230,19 @@ def jicket():
 
     @task(task_id=TaskId.MOVE.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
     def move() -> dict:
-        """Move every mail marked $JicketDone to JICKET_FOLDER_SUCCESS, and quarantined mails to
-        JICKET_FOLDER_QUARANTINE (not in rescan runs)."""
+        """Take done mails out of the inbox: to JICKET_FOLDER_SUCCESS, quarantined ones to JICKET_FOLDER_QUARANTINE
+        (not in rescan runs). With keywords, every mail marked $JicketDone; in folders mode, the mails this run's
+        stages finished."""
         from jicket_ops.adapters.imap import Mailbox
-        from jicket_ops.stages.move import move
+        from jicket_ops.stages.move import done_uids, move
+
+        ti = get_current_context()["ti"]
+        done = done_uids(*(ti.xcom_pull(task_ids=stage.value) for stage in (
+            TaskId.FETCH, TaskId.FILTER_MAILS, TaskId.ROUTE, TaskId.WRITE_TO_JIRA, TaskId.CONFIRM)))
 
         def body(settings, request):
             with Mailbox(settings.imap_conn_id) as mailbox:
-                return move(settings, mailbox, request)
+                return move(settings, mailbox, request, done)
 
         return _stage("move", body)
 

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from airflow.providers.imap.hooks.imap import ImapHook
 
 from jicket_ops.adapters.imap_names import modified_utf7, quote
-from jicket_ops.adapters.tls import ssl_context, truthy
+from jicket_ops.adapters.oauth import mechanism, sasl_response, token_source, uses_oauth
+from jicket_ops.adapters.tls import IMAP_TLS, TLS_MODES, diagnose_tls_mode, greeting_timeout, imap_tls_mode, ssl_context
 from jicket_ops.domain.parsing import ROUTING_HEADERS
-from jicket_ops.errors import FolderMissingError, MailboxCapabilityError, MailboxError
+from jicket_ops.errors import ConfigError, FolderMissingError, MailboxCapabilityError, MailboxError
 
 UID_BATCH = 500  # UIDs per command; keeps command lines short for every server
 _FETCH_META = re.compile(rb"UID (\d+)")
@@ -27,30 +28,87 @@ _INTERNALDATE = re.compile(rb'INTERNALDATE "\s?([^"]+)"')
 
 
 class JicketImapHook(ImapHook):
-    """ImapHook plus STARTTLS, a socket timeout and a private CA (connection extras).
+    """ImapHook plus TLS modes, a fast greeting timeout, a private CA and OAuth 2.0 (connection extras).
 
-    Extras: ``tls`` = ``ssl`` (IMAPS, default on port 993) | ``starttls`` (default otherwise) |
-    ``none`` (plaintext, explicit only); ``ca_file``; ``timeout`` (seconds, default 60);
-    ``ssl_context: none`` turns certificate verification off.
+    Extras: ``tls`` = ``ssl`` (implicit TLS, the default unless the port is 143, as jicket 0.6.2 did) |
+    ``starttls`` (the default on port 143) | ``none`` (plaintext, explicit only); ``use_ssl`` (the provider's
+    flag) when ``tls`` is absent; ``ca_file``; ``timeout`` (seconds per command, default 60);
+    ``connect_timeout`` (connect, handshake and greeting, default 5); ``ssl_context: none`` turns certificate
+    verification off. ``auth_type: "oauth2"`` logs in with SASL XOAUTH2 (or ``oauth_mechanism: OAUTHBEARER``)
+    and a token from :mod:`jicket_ops.adapters.oauth` instead of LOGIN.
     """
 
-    def _build_client(self, conn):  # type: ignore[override]
+    def get_conn(self) -> JicketImapHook:
+        """Connect and log in (the provider's ``get_conn`` knows only LOGIN and IMAP4_SSL)."""
+        if not self.mail_client:
+            conn = self.get_connection(self.imap_conn_id)
+            client = self._build_client(conn)
+            try:
+                self._log_in(client, conn)
+            except BaseException:
+                try:
+                    client.shutdown()
+                except OSError:
+                    pass  # closing a session that failed anyway
+                raise
+            self.mail_client = client
+        return self
+
+    def _build_client(self, conn) -> imaplib.IMAP4:  # type: ignore[override]
+        """The connected, not yet authenticated client; a server in the other TLS mode fails in seconds.
+
+        Overrides the provider's builder, which has neither STARTTLS nor timeouts; only ``get_conn`` above calls it.
+        """
         extra = conn.extra_dejson
-        tls = str(extra.get("tls") or "").lower()
-        if not tls:
-            use_ssl = truthy(extra.get("use_ssl"), default=(conn.port or 993) == 993)
-            tls = "ssl" if use_ssl else "starttls"
-        timeout = float(extra.get("timeout", 60))
-        host = conn.host
-        if tls == "ssl":
-            return imaplib.IMAP4_SSL(host, conn.port or 993, ssl_context=ssl_context(extra), timeout=timeout)
-        client = imaplib.IMAP4(host, conn.port or 143, timeout=timeout)
+        tls = imap_tls_mode(conn.port, extra)
+        if tls not in TLS_MODES:
+            raise ConfigError("JICKET_IMAP_TLS", f"connection {self.imap_conn_id}: extra 'tls' must be ssl, "
+                                                 f"starttls or none, got {tls!r}")
+        host, port = conn.host or "", conn.port or (993 if tls == "ssl" else 143)
+        try:
+            if tls == "ssl":
+                client = imaplib.IMAP4_SSL(host, port, ssl_context=ssl_context(extra),
+                                           timeout=greeting_timeout(extra))
+            else:
+                client = imaplib.IMAP4(host, port, timeout=greeting_timeout(extra))
+        except (OSError, imaplib.IMAP4.error) as exc:
+            mismatch = diagnose_tls_mode(IMAP_TLS, self.imap_conn_id, host, port, tls, exc)
+            if mismatch is not None:
+                raise mismatch from exc
+            raise
+        client.socket().settimeout(float(extra.get("timeout", 60)))  # commands may take longer than a greeting
         if tls == "starttls":
             client.starttls(ssl_context=ssl_context(extra))
-        elif tls != "none":
-            raise MailboxError(
-                f"connection {self.imap_conn_id}: extra 'tls' must be ssl, starttls or none, got {tls!r}")
         return client
+
+    def _log_in(self, client: imaplib.IMAP4, conn) -> None:
+        extra = conn.extra_dejson
+        if not uses_oauth(extra):
+            if conn.login and conn.password:
+                client.login(conn.login, conn.password)
+            return
+        source = token_source(self.imap_conn_id, extra, conn.login)
+        mech = mechanism(self.imap_conn_id, extra)
+        refusal = ""
+        for renew in (False, True):  # a refused token is renewed once: it may have been revoked or expired early
+            if renew and source.kind == "fixed":
+                break
+            response = sasl_response(mech, conn.login or "", source.token(renew=renew), conn.host or "",
+                                     int(conn.port or 993))
+            server_said: list[bytes] = []
+
+            def answer(challenge: bytes, response: str = response, server_said: list = server_said) -> bytes:
+                if challenge:  # the server's error (JSON) after a refusal: an empty line ends the exchange
+                    server_said.append(challenge)
+                    return b""
+                return response.encode()
+
+            try:
+                client.authenticate(mech, answer)
+                return
+            except imaplib.IMAP4.error as exc:
+                refusal = str(exc) + "".join(f" {s.decode(errors='replace')}" for s in server_said[:1])
+        raise source.refused("IMAP server", refusal)
 
 
 def encode_folder(name: str) -> str:
@@ -101,6 +159,7 @@ class Mailbox:
         self._hook: JicketImapHook | None = None
         self.selected: str | None = None
         self.uidvalidity: int = 0
+        self.keywords_allowed: bool | None = None  # of the selected folder; None when selected read-only
         self.round_trips = 0
 
     def __enter__(self) -> Mailbox:
@@ -156,10 +215,12 @@ class Mailbox:
         self.uidvalidity = int(uidvalidity[0]) if uidvalidity and uidvalidity[0] else 0
         if not self.uidvalidity:
             raise MailboxCapabilityError(f"folder {folder!r}: the server reported no UIDVALIDITY")
-        if not readonly and permanent and permanent[0] is not None and b"\\*" not in permanent[0]:
-            raise MailboxCapabilityError(
-                f"folder {folder!r}: the server does not allow custom keywords (PERMANENTFLAGS lacks \\*); "
-                "Jicket records each mail's progress as keywords")
+        # PERMANENTFLAGS with \* (RFC 3501 7.1): new keywords can be stored. A read-only select reports no
+        # permanent flags at all, so it tells nothing (None).
+        if readonly:
+            self.keywords_allowed = None
+        else:
+            self.keywords_allowed = bool(permanent and permanent[0] is not None and b"\\*" in permanent[0])
         return self.uidvalidity
 
     def require_folder(self, folder: str, setting: str) -> None:
@@ -225,6 +286,7 @@ class Mailbox:
 
     # -- writing -----------------------------------------------------------------------------------------
     def add_keywords(self, uids: Iterable[int], *keywords: str) -> None:
+        """Store keywords, or system flags such as ``\\Seen``, on these mails (STORE +FLAGS.SILENT)."""
         uids = list(uids)
         if not uids:
             return

@@ -73,7 +73,7 @@ class Settings:
     folder_quarantine: str = "jicket-quarantine"
     limit_new_per_hour: int = 20
     jira_search_settle: float | None = None  # None: 30 s on Jira Cloud, 0 on Data Center
-    # Mail fidelity (issue 3): attachments, reply cutting, replies to resolved issues, people.
+    # Mail fidelity: attachments, reply cutting, replies to resolved issues, people.
     attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES
     reply_strip_quotes: bool = True
     reply_attach_original: bool = False
@@ -82,8 +82,10 @@ class Settings:
     resolved_link_type: str = "Relates"
     jira_set_reporter: bool = False
     jira_add_watchers: bool = False
-    # Throughput (issue 7): parallel SMTP sessions of the confirm task.
+    # Throughput: parallel SMTP sessions of the confirm task.
     smtp_concurrency: int = 4
+    # Where progress is recorded: auto (keywords where the server stores them), keywords, folders.
+    imap_progress: str = "auto"
 
     def load_filters(self) -> FilterConfig:
         """Read and parse JICKET_FILTER_CONFIG (no filter when unset)."""
@@ -237,10 +239,18 @@ def load_settings(lookup: Lookup, default_template: Path, *, require_template: b
                             else _number(lookup, "JICKET_JIRA_SEARCH_SETTLE", 0.0, float, 0.0, 600.0)),
         **_fidelity_settings(lookup),
         smtp_concurrency=int(_number(lookup, "JICKET_SMTP_CONCURRENCY", 4, int, 1, 16)),
+        imap_progress=_choice(lookup, "JICKET_IMAP_PROGRESS", "auto", ("auto", "keywords", "folders")),
     )
 
 
 RESOLVED_POLICIES = ("reopen", "new", "comment")
+
+
+def _choice(lookup: Lookup, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (_text(lookup, name, default) or default).lower()
+    if value not in allowed:
+        raise ConfigError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
 
 
 def _flag(lookup: Lookup, name: str, default: bool) -> bool:

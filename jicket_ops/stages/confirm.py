@@ -1,8 +1,10 @@
 """confirm: one confirmation per new ticket, to the customer and the helpdesk; the mail is then done.
 
-Works from the mailbox, not from XCom: every mail marked imported but not done is a new ticket awaiting its
-confirmation, whichever run imported it. ``$JicketConfirming`` is set before sending; a retry that finds it
-looks for Jicket's own copy of the confirmation (it is sent to the helpdesk too) before sending again.
+With keywords it works from the mailbox: every mail marked imported but not done is a new ticket awaiting
+its confirmation, whichever run imported it. In folders mode it confirms the new tickets this run's
+write_to_jira reported (a ticket an earlier run created is reported again, as ``already_created``, while its
+mail is in the inbox). A mail is marked before sending; a mail so marked, or created by an earlier run, is
+sent only if Jicket's own copy of the confirmation (it goes to the helpdesk too) is in neither folder.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from jicket_ops.adapters.imap_names import quote
 from jicket_ops.adapters.jira import JiraWriter
 from jicket_ops.adapters.smtp import Mailer
 from jicket_ops.domain.answer_policy import answer_verdict
-from jicket_ops.domain.keywords import CONFIRMING, DONE, IMPORTED
+from jicket_ops.domain.keywords import DONE, IMPORTED
 from jicket_ops.domain.parsing import parse_headers
 from jicket_ops.domain.rendering import ThreadTemplate, confirmation_mail, recipients
 from jicket_ops.domain.routing import sent_message_id
@@ -27,7 +29,7 @@ from jicket_ops.domain.settings import Settings
 from jicket_ops.domain.write_plan import WriteOutcome
 from jicket_ops.errors import JicketError, MailProcessingError
 from jicket_ops.stages.common import describe, failures_for_xcom
-from jicket_ops.stages.failures import record_failures
+from jicket_ops.stages.progress import Progress
 
 log = logging.getLogger("jicket")
 
@@ -46,7 +48,14 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
     if request.rescan:
         return {"sent": [], "failed": {}, "skipped": "rescan runs send no confirmations"}
     uidvalidity = mailbox.select(settings.folder_inbox, readonly=request.dry_run)
-    waiting = mailbox.search("UNDELETED", "KEYWORD", IMPORTED, "UNKEYWORD", DONE)
+    progress = Progress.detect(settings, mailbox)
+    earlier_runs: set[int] = set()  # folders mode: new tickets an earlier run may have confirmed already
+    if progress.keywords:
+        waiting = mailbox.search("UNDELETED", "KEYWORD", IMPORTED, "UNKEYWORD", DONE)
+    else:
+        awaiting = awaiting_confirmation(written, settings.folder_inbox, uidvalidity)
+        waiting = sorted(awaiting)
+        earlier_runs = {uid for uid, outcome in awaiting.items() if outcome is WriteOutcome.ALREADY_CREATED}
     if request.dry_run:
         log.info("dry run: %d confirmation(s) would be sent (uids %s)", len(waiting), waiting)
         return {"sent": [], "would_send": waiting, "failed": {}}
@@ -79,7 +88,8 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
             ticket_id, ticket = found
             name = describe(uid, headers[uid], settings.ids.prefixed(ticket_id))
         issue_key = issue_key or ticket.key
-        if CONFIRMING in item.flags and _confirmation_exists(settings, mailbox, ticket_id, domain):
+        maybe_sent = progress.may_be_confirmed(item.flags) or uid in earlier_runs
+        if maybe_sent and _confirmation_exists(settings, mailbox, ticket_id, domain):
             already.append(uid)  # sent by an attempt that died before it could record it
             continue
         verdict = answer_verdict(headers[uid], settings.ticket_address)
@@ -99,20 +109,28 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
 
     if already or suppressed:
         mailbox.select(settings.folder_inbox)
-        mailbox.add_keywords(already + suppressed, DONE)
+        progress.done(already + suppressed)
     sent: list[int] = []
     if to_send:
-        mailbox.add_keywords(to_send, CONFIRMING)
+        progress.confirming(list(to_send))
         try:
             send_all(settings, mailer_factory, to_send, sent, failures)
         finally:
-            mailbox.add_keywords(sent, DONE)
+            progress.done(sent)
     if failures and final_attempt:
-        record_failures(settings, mailbox, settings.folder_inbox, failures,
-                        {uid: fetched[uid].flags for uid in failures}, headers)
+        progress.record_failures(settings.folder_inbox, failures, {uid: fetched[uid].flags for uid in failures},
+                                 headers)
     if failures:
         raise MailProcessingError("confirm", failures)
     return {"sent": sent, "already_sent": already, "not_answered": suppressed, "failed": failures_for_xcom(failures)}
+
+
+def awaiting_confirmation(written: dict | None, folder: str, uidvalidity: int) -> dict[int, WriteOutcome]:
+    """uid -> outcome of the new tickets this run's write_to_jira reported for this folder (folders mode; pure)."""
+    if not written or written.get("folder") != folder or written.get("uidvalidity") != uidvalidity:
+        return {}
+    outcomes = {int(r["uid"]): WriteOutcome(r["action"]) for r in written.get("results") or []}
+    return {uid: outcome for uid, outcome in outcomes.items() if outcome.opened_ticket}
 
 
 def written_issues(written: dict | None, folder: str, uidvalidity: int, ticket_of: dict[int, str]) -> dict[int, str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from jicket_ops.adapters.imap import Mailbox
-from jicket_ops.domain.keywords import DONE, FILTERED, QUARANTINE
 from jicket_ops.domain.parsing import parse_headers
 from jicket_ops.domain.run_request import RunRequest
 from jicket_ops.domain.settings import Settings
 from jicket_ops.stages.common import InboxMail, describe
+from jicket_ops.stages.progress import Progress
 
 log = logging.getLogger("jicket")
 
@@ -24,8 +24,12 @@ def fetch(settings: Settings, mailbox: Mailbox, request: RunRequest | None = Non
     setting = "param folder" if request.folder else ("JICKET_FOLDER_SUCCESS" if request.rescan
                                                      else "JICKET_FOLDER_INBOX")
     uidvalidity = mailbox.select(folder, setting, readonly=request.dry_run)
-    skip = ["UNKEYWORD", FILTERED] if request.rescan else ["UNKEYWORD", DONE, "UNKEYWORD", QUARANTINE]
-    waiting = mailbox.search("UNDELETED", *skip, *request.imap_criteria())
+    progress = Progress.detect(settings, mailbox)
+    log.info("progress of %s is kept in %s (JICKET_IMAP_PROGRESS=%s; the server %s custom keywords there)", folder,
+             "IMAP keywords" if progress.keywords else "folders, system flags and Jira's markers",
+             settings.imap_progress, {True: "stores", False: "does not store", None: "was not asked about"}[
+                 mailbox.keywords_allowed])
+    waiting = mailbox.search("UNDELETED", *progress.waiting_criteria(request.rescan), *request.imap_criteria())
     limit = request.max_mails or settings.max_mails_per_run
     mails = []
     for fetched in mailbox.fetch_headers(waiting):
@@ -40,5 +44,5 @@ def fetch(settings: Settings, mailbox: Mailbox, request: RunRequest | None = Non
                  headers.subject[:200], fetched.size)
     log.info("%s run on %s (%s): %d mail(s)%s", request.mode, folder, request.describe_interval(), len(mails),
              " [dry run: nothing will be written]" if request.dry_run else "")
-    return {"folder": folder, "uidvalidity": uidvalidity, "mails": [m.as_dict() for m in mails],
-            "request": request.as_dict()}
+    return {"folder": folder, "uidvalidity": uidvalidity, "progress": progress.mode.value,
+            "mails": [m.as_dict() for m in mails], "request": request.as_dict()}

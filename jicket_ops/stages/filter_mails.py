@@ -6,15 +6,16 @@ import logging
 
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.domain.filters import FilterConfig, FilterVerdict, evaluate
-from jicket_ops.domain.keywords import DONE, FILTERED, IMPORTED
+from jicket_ops.domain.keywords import IMPORTED
 from jicket_ops.domain.settings import Settings
 from jicket_ops.stages.common import InboxMail, describe, select_same, stage_request
+from jicket_ops.stages.progress import Progress
 
 log = logging.getLogger("jicket")
 
 
 def filter_mails(settings: Settings, mailbox: Mailbox, fetched: dict) -> dict:
-    """Mark blacklisted mails ``$JicketFiltered $JicketDone``; pass the others on."""
+    """Record blacklisted mails as filtered and done; pass the others on."""
     mails = [InboxMail.from_dict(m) for m in fetched["mails"]]
     verdicts = decide_filters(settings.load_filters(), mails)
     dropped = [uid for uid, verdict in verdicts.items() if verdict.filtered]
@@ -26,7 +27,7 @@ def filter_mails(settings: Settings, mailbox: Mailbox, fetched: dict) -> dict:
     request = stage_request(fetched)
     if dropped and not request.dry_run and not request.rescan:
         select_same(mailbox, fetched)
-        mailbox.add_keywords(dropped, FILTERED, DONE)
+        Progress.of_run(settings, mailbox, fetched).filtered(dropped)
     kept = [m.as_dict() for m in mails if m.uid not in dropped]
     return {**fetched, "mails": kept, "filtered": sorted(dropped)}
 

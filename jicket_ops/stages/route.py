@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from jicket_ops.adapters.imap import Mailbox
-from jicket_ops.domain.keywords import DONE, IMPORTED
+from jicket_ops.domain.keywords import IMPORTED
 from jicket_ops.domain.routing import Route, RouteDecision, route_mail
 from jicket_ops.domain.settings import Settings
 from jicket_ops.stages.common import InboxMail, describe, select_same, stage_request
+from jicket_ops.stages.progress import Progress
 
 log = logging.getLogger("jicket")
 
@@ -30,9 +31,9 @@ def route(settings: Settings, mailbox: Mailbox, filtered: dict) -> dict:
     own = [d.uid for d in decisions if d.route is Route.OWN_MAIL]
     if own and not request.dry_run and not request.rescan:
         select_same(mailbox, filtered)
-        mailbox.add_keywords(own, DONE)
+        Progress.of_run(settings, mailbox, filtered).own_mail(own)
     to_write = [d for d in decisions if d.writes_jira]
     keys = {m["uid"]: InboxMail.from_dict(m).headers.mail_key() for m in filtered["mails"]}
     return {"folder": filtered["folder"], "uidvalidity": filtered["uidvalidity"],
-            "decisions": [d.as_dict() for d in to_write], "own_mail": own,
+            "progress": filtered.get("progress"), "decisions": [d.as_dict() for d in to_write], "own_mail": own,
             "mail_keys": {str(d.uid): keys[d.uid] for d in to_write}, "request": filtered.get("request") or {}}

@@ -1,9 +1,10 @@
 """write_to_jira: one issue per new ticket and one comment per reply, exactly once; mark them imported.
 
 A retried task, a re-run or a crash at any point repeats no write: every mail is planned from a fresh
-lookup of what Jira holds (``domain.write_plan``), a mail that may already have reached Jira carries
-``$JicketCreating``, and ``$JicketImported`` is set only once Jira has the mail. In rescan mode every mail is
-first looked up by its marker and only the missing ones are written; a dry run only reports its plan.
+lookup of what Jira holds (``domain.write_plan``), a mail whose create may already have reached Jira is
+marked so before the request (``stages.progress``), and a mail is recorded as imported only once Jira has
+it. In rescan mode every mail is first looked up by its marker and only the missing ones are written; a dry
+run only reports its plan.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.jira import JiraWriter
 from jicket_ops.domain.answer_policy import RateLimit
 from jicket_ops.domain.content import ContentOptions, MailContent, mail_content
-from jicket_ops.domain.keywords import CREATING, DONE, IMPORTED
 from jicket_ops.domain.parsing import MailHeaders, ParsedMail, parse_mail
 from jicket_ops.domain.rendering import comment_body, issue_description, issue_summary, single_line
 from jicket_ops.domain.routing import Route, RouteDecision, resolve_bounce
@@ -36,7 +36,7 @@ from jicket_ops.domain.write_plan import (
 )
 from jicket_ops.errors import JicketError, JiraError, MailProcessingError
 from jicket_ops.stages.common import failures_for_xcom, select_same, stage_request
-from jicket_ops.stages.failures import quarantine, record_failures
+from jicket_ops.stages.progress import Progress
 
 log = logging.getLogger("jicket")
 
@@ -59,12 +59,14 @@ def write_to_jira(settings: Settings, mailbox: Mailbox, jira: JiraWriter, routed
     if not decisions:
         return {"results": [], "failed": {}, "request": request.as_dict()}
     select_same(mailbox, routed)
+    progress = Progress.of_run(settings, mailbox, routed)
     # A retry must not redo what an earlier attempt finished.
     flags = mailbox.fetch_flags(decisions)
     gone = sorted(set(decisions) - set(flags))
     if gone:
         log.warning("uids %s left %s since fetch (moved by someone else); skipped", gone, routed["folder"])
-    pending = [uid for uid in sorted(decisions) if uid in flags and (request.rescan or IMPORTED not in flags[uid])]
+    pending = [uid for uid in sorted(decisions)
+               if uid in flags and (request.rescan or not progress.imported(flags[uid]))]
     results: list[WriteResult] = []
     if request.rescan:
         pending = _skip_present(jira, pending, mail_keys, results, request.dry_run)
@@ -76,27 +78,24 @@ def write_to_jira(settings: Settings, mailbox: Mailbox, jira: JiraWriter, routed
     if request.dry_run:
         return _dry_run(settings, jira, pending, decisions, tickets, mail_keys, results, request.as_dict())
     if not request.rescan:
-        tickets = _settle_uncertain_creates(settings, jira, pending, decisions, tickets, mail_keys, flags)
+        uncertain = [uid for uid in pending if progress.may_be_created(flags[uid])]
+        tickets = _settle_uncertain_creates(settings, jira, uncertain, decisions, tickets, mail_keys)
         policy = settings.resolved_policy
         creating = [uid for uid in pending if plans_create(decisions[uid], tickets, mail_keys[uid], policy)]
-        mailbox.add_keywords(creating, CREATING)  # "a create may have reached Jira", for the next attempt
+        progress.creating(creating)  # "a create may have reached Jira", for the next attempt
 
     failures: dict[int, str] = {}
     try:
         _write_all(settings, mailbox, jira, pending, decisions, tickets, sizes, results, failures)
     finally:
         # Record progress even when a later mail failed; replies need nothing more.
-        new_uids = [r.uid for r in results if r.action.opened_ticket]
-        reply_uids = [r.uid for r in results if r.action.answered_ticket]
-        if request.rescan:
-            mailbox.add_keywords(new_uids + reply_uids, IMPORTED)  # never confirmed, never moved
-        else:
-            mailbox.add_keywords(new_uids, IMPORTED)
-            mailbox.add_keywords(reply_uids, IMPORTED, DONE)
+        progress.written([r.uid for r in results if r.action.opened_ticket],
+                         [r.uid for r in results if r.action.answered_ticket], request.rescan)
+        if not request.rescan:
             for uid, reason in limited.items():
-                quarantine(settings, mailbox, routed["folder"], uid, headers.get(uid), reason)
+                progress.quarantine(routed["folder"], uid, headers.get(uid), reason)
             if final_attempt:
-                record_failures(settings, mailbox, routed["folder"], failures, flags, headers)
+                progress.record_failures(routed["folder"], failures, flags, headers)
     if failures:
         raise MailProcessingError("write_to_jira", failures)
     return {"results": [r.as_dict() for r in results], "failed": {}, "jira_requests": jira.requests,
@@ -140,17 +139,17 @@ def _dry_run(settings: Settings, jira: JiraWriter, pending: list[int], decisions
             "jira_requests": jira.requests, "request": request}
 
 
-def _settle_uncertain_creates(settings: Settings, jira: JiraWriter, pending: list[int],
-                              decisions: dict[int, RouteDecision], tickets: TicketLookup, mail_keys: dict[int, str],
-                              flags: dict[int, frozenset[str]]) -> TicketLookup:
+def _settle_uncertain_creates(settings: Settings, jira: JiraWriter, maybe_created: list[int],
+                              decisions: dict[int, RouteDecision], tickets: TicketLookup,
+                              mail_keys: dict[int, str]) -> TicketLookup:
     """Give an eventually consistent search time to show an issue an earlier attempt may have created.
 
-    A mail marked $JicketCreating whose issue the search does not show yet may have been created by an
-    attempt whose response was lost. Jira Cloud's search can lag behind a write, so before creating again
+    A mail whose create may have reached Jira but whose issue the search does not show yet may have been
+    created by an attempt whose response was lost. Jira Cloud's search can lag behind a write, so before creating again
     the lookup is repeated for up to JICKET_JIRA_SEARCH_SETTLE seconds (default 30 on Cloud, 0 on DC).
     """
-    uncertain = [uid for uid in pending if CREATING in flags.get(uid, frozenset())
-                 and plans_create(decisions[uid], tickets, mail_keys[uid], settings.resolved_policy)]
+    uncertain = [uid for uid in maybe_created
+                 if plans_create(decisions[uid], tickets, mail_keys[uid], settings.resolved_policy)]
     settle = settings.jira_search_settle if settings.jira_search_settle is not None else (
         30.0 if uncertain and jira.cloud else 0.0)
     if not uncertain or settle <= 0:

@@ -18,13 +18,24 @@ import pytest
 from sandbox.stack import CUSTOMER, HELPDESK, JIRA_PROJECT, JIRA_USER, SandboxStack
 from tests.support import OPS, STAFF, load_dag
 
+# Every integration test runs on Dovecot, which stores custom keywords (Jicket keeps progress in keywords), and on
+# Courier-IMAP without keywords and without MOVE, as Microsoft Exchange (progress in folders, flags and Jira).
+# JICKET_TEST_IMAP_SERVERS=dovecot (or courier) runs one of them only.
+IMAP_SERVERS = [s for s in os.environ.get("JICKET_TEST_IMAP_SERVERS", "dovecot,courier").split(",") if s]
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    with SandboxStack(tmp_path_factory.mktemp("stack")) as running:
+
+@pytest.fixture(scope="session", params=IMAP_SERVERS)
+def stack(request, tmp_path_factory):
+    with SandboxStack(tmp_path_factory.mktemp(f"stack-{request.param}"), imap_server=request.param) as running:
         running.add_user(STAFF, "staffpw")
         running.add_user(OPS, "opspw")
         yield running
+
+
+@pytest.fixture(scope="session")
+def progress_mode(stack) -> str:
+    """Where Jicket keeps progress on this stack's IMAP server: "keywords" or "folders"."""
+    return "folders" if stack.imap_server == "courier" else "keywords"
 
 
 @pytest.fixture(scope="session")

@@ -94,7 +94,8 @@ def test_reply_with_only_the_hashid_header_becomes_one_comment(env, run_dag):
     assert len(comments) == 1 and "Any news?" in comments[0]["body"]
 
 
-def test_blacklisted_sender_is_moved_and_whitelisted_exception_imported(env, run_dag, tmp_path, monkeypatch):
+def test_blacklisted_sender_is_moved_and_whitelisted_exception_imported(env, run_dag, tmp_path, monkeypatch,
+                                                                        progress_mode):
     rules = tmp_path / "filter.json"
     rules.write_text(json.dumps({
         "blacklist": [{"description": "Deny spam domain", "addresspattern": ".*@spam\\.example"}],
@@ -108,8 +109,11 @@ def test_blacklisted_sender_is_moved_and_whitelisted_exception_imported(env, run
     issue = only_issue(env)
     assert issue["fields"]["summary"].endswith("Open SESAME please")
     moved = {m.message["Subject"]: m.flags for m in messages(env, SUCCESS_FOLDER)}
-    assert "$JicketFiltered" in moved["Cheap pills"]
-    assert "$JicketFiltered" not in moved["Open SESAME please"]
+    if progress_mode == "keywords":
+        assert "$JicketFiltered" in moved["Cheap pills"]
+        assert "$JicketFiltered" not in moved["Open SESAME please"]
+    else:
+        assert set(moved) == {"Cheap pills", "Open SESAME please"}
     # The only confirmation went to the whitelisted sender (the relay records mail for other domains).
     outbound = [m for m in env.relay.outbound if "buy@spam.example" in m.rcpt_tos]
     assert outbound == []
