@@ -11,8 +11,10 @@ serving the user's Maildir with ``IMAP_KEYWORDS=0``. Measured facts (asserted in
   ``CREATE INBOX.jicket`` works): :data:`FOLDER_PREFIX`.
 * IDLE without Gamin: imapd re-checks the folder every ``IMAP_IDLE_TIMEOUT`` seconds (``idle_timeout``,
   2 here; Debian's 60 sent nothing within 30 s). Measured: ``* 1 EXISTS`` 1.5 s after a delivery.
-  ``IMAP_ENHANCEDIDLE=1`` notifies in ~0.7 s but starts a machine-wide ``gam_server`` that outlives the
-  test, so it stays off.
+  ``IMAP_ENHANCEDIDLE=1`` notifies in ~0.7 s through FAM but is off, to keep to plain polling. Either
+  way libgamin starts a per-machine ``/usr/libexec/gam_server`` (not a child of this server, so stop()
+  cannot end it); it exits by itself within about a minute after the last imapd. Pointing
+  ``GAMIN_DEBUG_SERVER`` at ``/bin/false`` to prevent that makes imapd fail at login.
 * A session sees mail added by others (APPEND elsewhere, delivery) only after its next command that
   checks the folder (NOOP, SELECT, ...), as IMAP allows.
 
@@ -445,7 +447,7 @@ class CourierImapServer:
             "IMAP_ACL": "0",  # Exchange has no ACL extension either
             "IMAP_IDLE_TIMEOUT": str(self.idle_timeout),
             "IMAP_USELOCKS": "1",
-            "IMAP_ENHANCEDIDLE": "0",  # 1 would start a machine-wide gam_server that outlives the test
+            "IMAP_ENHANCEDIDLE": "0",  # 1: instant IDLE through FAM (gam_server); see the module docstring
             "IMAP_MAILBOX_SANITY_CHECK": "1",
             "IMAP_UMASK": "022",
             "IMAP_ULIMITD": "131072",
