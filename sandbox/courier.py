@@ -9,7 +9,7 @@ serving the user's Maildir with ``IMAP_KEYWORDS=0``. Measured facts (asserted in
 * ``STORE +FLAGS ($Keyword)`` is **refused** with ``NO`` (not silently ignored); so is APPEND with a keyword.
 * Folders live in the ``INBOX.`` namespace with separator ``.`` (``CREATE jicket`` is refused,
   ``CREATE INBOX.jicket`` works): :data:`FOLDER_PREFIX`.
-* IDLE without Gamin: imapd re-checks the folder every ``IMAP_IDLE_TIMEOUT`` seconds (``idle_timeout``,
+* IDLE with ``IMAP_ENHANCEDIDLE=0``: imapd re-checks the folder every ``IMAP_IDLE_TIMEOUT`` seconds (``idle_timeout``,
   2 here; Debian's 60 sent nothing within 30 s). Measured: ``* 1 EXISTS`` 1.5 s after a delivery.
   ``IMAP_ENHANCEDIDLE=1`` notifies in ~0.7 s through FAM but is off, to keep to plain polling. Either
   way libgamin starts a per-machine ``/usr/libexec/gam_server`` (not a child of this server, so stop()
