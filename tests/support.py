@@ -74,10 +74,17 @@ def deliver(stack: Any, raw: bytes, user: str = HELPDESK, folder: str = "INBOX",
         return client.append(folder, raw, date=received)
 
 
+def stack_folder(stack: Any, folder: str) -> str:
+    """Jicket's folder as the stack's IMAP server names it (Courier keeps folders under ``INBOX.``)."""
+    names = {SUCCESS_FOLDER: getattr(stack, "success_folder", SUCCESS_FOLDER),
+             "jicket-quarantine": getattr(stack, "quarantine_folder", "jicket-quarantine")}
+    return names.get(folder, folder)
+
+
 def messages(stack: Any, folder: str = "INBOX", user: str = HELPDESK) -> list:
     """The mails of a sandbox mailbox folder, as the IMAP test client reads them."""
     with stack.imap(user) as client:
-        return client.messages(folder)
+        return client.messages(stack_folder(stack, folder))
 
 
 def wait_for_messages(stack: Any, count: int, folder: str = "INBOX", user: str = HELPDESK,

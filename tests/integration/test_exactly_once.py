@@ -99,8 +99,8 @@ def test_confirmation_sent_before_a_crash_is_not_sent_again(env, run_dag, progre
     # Recreate the state a task dies in right after SMTP accepted the mail: the customer's mail is back
     # in the inbox, imported, with the confirmation begun but not recorded as done.
     with env.imap(HELPDESK) as client:
-        original = next(m for m in client.messages(SUCCESS_FOLDER) if m.message["Subject"] == "Crash after send")
-        uid = client.move(SUCCESS_FOLDER, original.uid, "INBOX")
+        original = next(m for m in client.messages(env.success_folder) if m.message["Subject"] == "Crash after send")
+        uid = client.move(env.success_folder, original.uid, "INBOX")
         if progress_mode == "keywords":
             client.remove_flags("INBOX", uid, "$JicketDone")
             client.add_flags("INBOX", uid, "$JicketConfirming")
