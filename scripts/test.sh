@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every check: ruff, then all tests (unit, the real-server integration runs, Airflow, Ansible).
+# Every check: ruff, the architecture contracts (import-linter, pyproject.toml), then all tests (unit, the real-server integration runs, Airflow, Ansible).
 # Extra arguments go to pytest (e.g. scripts/test.sh -k confirm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache --no-logo
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@" tests

@@ -4,13 +4,10 @@ its own AIRFLOW_HOME (SQLite metadata DB in a temporary folder) before any test 
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="jicket-airflow-home-"))
 os.environ.update({
@@ -19,7 +16,6 @@ os.environ.update({
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     # Fast retries in tests; production defaults are 3 retries, 30 s apart, exponential.
     "JICKET_TASK_RETRIES": "2",
     "JICKET_RETRY_DELAY": "0",

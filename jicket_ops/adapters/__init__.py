@@ -1,0 +1,1 @@
+"""Adapters: IMAP, Jira and SMTP access wrapped around the Airflow provider hooks."""
