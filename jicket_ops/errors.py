@@ -65,3 +65,21 @@ class MailProcessingError(JicketError):
         self.failures = failures  # uid -> why
         lines = "; ".join(f"uid={uid}: {why}" for uid, why in sorted(failures.items()))
         super().__init__(f"{stage}: {len(failures)} mail(s) failed and stay in the inbox for the next run: {lines}")
+
+
+class TlsModeError(ConfigError):
+    """The server speaks the other TLS mode than the one configured (implicit TLS vs. plaintext/STARTTLS).
+
+    Names the setting to change (``JICKET_IMAP_TLS`` / ``JICKET_SMTP_TLS`` and the connection extra) and the fix.
+    """
+
+
+class OAuthError(ConfigError):
+    """An OAuth 2.0 access token could not be obtained, or the mail server refused it.
+
+    Names the connection id and the token endpoint's (or mail server's) answer; retrying cannot help.
+    """
+
+
+class OAuthUnavailableError(JicketError):
+    """The token endpoint could not be reached or failed (network, HTTP 5xx): worth a retry."""

@@ -14,13 +14,14 @@ import threading
 
 import requests
 from airflow.providers.atlassian.jira.hooks.jira import JiraHook
+from atlassian import Jira
 
 from jicket_ops.adapters.tls import truthy
 from jicket_ops.domain.attachments import MultipartBody
 from jicket_ops.domain.rendering import mail_marker, markers_in
 from jicket_ops.domain.ticket_ids import TicketIdScheme
 from jicket_ops.domain.tickets import Ticket, TicketLookup, Transition
-from jicket_ops.errors import JiraError
+from jicket_ops.errors import ConfigError, JiraError
 
 log = logging.getLogger("jicket")
 
@@ -93,6 +94,39 @@ def _jira_error(what: str, exc: Exception) -> JiraError:
     return JiraError(f"Jira {what} failed: {detail}", status=status, transient=transient)
 
 
+class JicketJiraHook(JiraHook):
+    """JiraHook that also signs in with a Data Center personal access token (``Authorization: Bearer``).
+
+    Connection: ``login``/``password`` sign in with basic auth, which is also how Jira Cloud takes an API token
+    (the account's e-mail address as login, the token as password). A personal access token goes in the extra
+    ``token``, or in the password with the extra ``auth_type: "pat"``; then no basic auth is sent at all.
+    """
+
+    def get_conn(self) -> Jira:
+        """The atlassian-python-api client (the provider's ``get_conn`` knows only user and password)."""
+        if self.client is None:
+            conn = self.get_connection(self.jira_conn_id)
+            extra = conn.extra_dejson
+            auth = str(extra.get("auth_type") or ("pat" if extra.get("token") else "basic")).strip().lower()
+            common = {"url": conn.host or "", "verify_ssl": extra.get("verify", True), "proxies": self.proxies,
+                      "api_version": self.api_version, "api_root": self.api_root}
+            where = f"connection {self.jira_conn_id}"
+            if auth == "pat":
+                token = extra.get("token") or conn.password
+                if not token:
+                    raise ConfigError(where, "auth_type 'pat' needs the personal access token as the password or "
+                                             "in the extra 'token'")
+                if truthy(extra.get("cloud"), default=False):
+                    raise ConfigError(where, "Jira Cloud has no personal access tokens: log in with the account's "
+                                             "e-mail address and an API token as the password (auth_type basic)")
+                self.client = Jira(token=str(token), **common)
+            elif auth in ("basic", "api_token"):
+                self.client = Jira(username=conn.login, password=conn.password, **common)
+            else:
+                raise ConfigError(where, f"extra 'auth_type' must be basic, api_token or pat, got {auth!r}")
+        return self.client
+
+
 class JiraWriter:
     """Jira access for one task: one HTTP session (keep-alive connections pooled), shared by its threads.
 
@@ -120,7 +154,7 @@ class JiraWriter:
         if client is None:
             with self._lock:
                 if self._shared_client is None:
-                    hook = JiraHook(jira_conn_id=self.conn_id)
+                    hook = JicketJiraHook(jira_conn_id=self.conn_id)
                     created = hook.get_conn()
                     extra = hook.get_connection(self.conn_id).extra_dejson
                     created.timeout = float(extra.get("timeout", 30))

@@ -3,7 +3,8 @@
 When a connection id (``jicket_imap`` ...) is not defined anywhere Airflow looks (metadata DB,
 ``AIRFLOW_CONN_*``, a secrets backend) but the 0.6.2 variables are set (JICKET_IMAP_HOST ...),
 the connection is defined for this task process from them, as an ``AIRFLOW_CONN_*`` variable in
-JSON form (which keeps real booleans). TLS stays on unless a JICKET_*_TLS setting turns it off.
+JSON form (which keeps real booleans). TLS stays on unless a JICKET_*_TLS setting turns it off; IMAP speaks
+implicit TLS on every port but 143, as 0.6.2 did.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def _tls_extra(lookup: Lookup) -> dict:
 
 def imap_connection(lookup: Lookup, conn_id: str) -> dict:
     port = _port(lookup, "JICKET_IMAP_PORT", 993)
-    tls = _choice(lookup, "JICKET_IMAP_TLS", "ssl" if port == 993 else "starttls", ("ssl", "starttls", "none"))
+    # jicket 0.6.2 spoke implicit TLS (IMAP4_SSL) on any port; only 143, IMAP's plaintext port, means STARTTLS.
+    tls = _choice(lookup, "JICKET_IMAP_TLS", "starttls" if port == 143 else "ssl", ("ssl", "starttls", "none"))
     return {
         "conn_type": "imap", "host": _need(lookup, "JICKET_IMAP_HOST", conn_id), "port": port,
         "login": _need(lookup, "JICKET_IMAP_USER", conn_id), "password": _need(lookup, "JICKET_IMAP_PASS", conn_id),
@@ -96,11 +98,15 @@ def jira_connection(lookup: Lookup, conn_id: str) -> dict:
         verify = verify_raw
     else:
         raise ConfigError("JICKET_JIRA_VERIFY", f"must be true, false or a CA bundle path, got {verify_raw!r}")
+    extra: dict = {"verify": verify, "timeout": 30,
+                   "cloud": _choice(lookup, "JICKET_JIRA_CLOUD", "false", ("true", "false")) == "true"}
+    token = _get(lookup, "JICKET_JIRA_TOKEN")  # a Data Center personal access token, sent as a Bearer header
+    if token:
+        return {"conn_type": "jira", "host": url.rstrip("/"), "extra": {**extra, "token": token}}
     return {
         "conn_type": "jira", "host": url.rstrip("/"),
         "login": _need(lookup, "JICKET_JIRA_USER", conn_id), "password": _need(lookup, "JICKET_JIRA_PASS", conn_id),
-        "extra": {"verify": verify, "cloud": _choice(lookup, "JICKET_JIRA_CLOUD", "false", ("true", "false")) == "true",
-                  "timeout": 30},
+        "extra": extra,
     }
 
 

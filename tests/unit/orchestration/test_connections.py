@@ -40,3 +40,21 @@ def test_defined_connections_are_left_alone(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_JICKET_IMAP", raising=False)
     assert ensure_connections(lookup(ENV_LIST), {"imap": "jicket_imap"}, lambda conn_id: True) == []
     assert ensure_connections(lookup(ENV_LIST), {"imap": "jicket_imap"}, lambda conn_id: False) == ["jicket_imap"]
+
+
+@pytest.mark.parametrize(("port", "tls"), [("993", "ssl"), ("1993", "ssl"), ("10993", "ssl"), ("143", "starttls")])
+def test_062_imap_port_other_than_143_means_implicit_tls_as_in_062(port, tls):
+    # jicket 0.6.2 used IMAP4_SSL whatever the port: an IMAPS listener on a custom port must keep working.
+    imap = imap_connection(lookup({**ENV_LIST, "JICKET_IMAP_PORT": port}), "jicket_imap")
+    assert imap["port"] == int(port) and imap["extra"]["tls"] == tls
+    forced = imap_connection(lookup({**ENV_LIST, "JICKET_IMAP_PORT": port, "JICKET_IMAP_TLS": "starttls"}), "x")
+    assert forced["extra"]["tls"] == "starttls"
+
+
+def test_062_jira_token_becomes_a_bearer_connection_without_user_or_password():
+    env = {k: v for k, v in ENV_LIST.items() if k not in ("JICKET_JIRA_USER", "JICKET_JIRA_PASS")}
+    jira = jira_connection(lookup({**env, "JICKET_JIRA_TOKEN": "pat-123"}), "jicket_jira")
+    assert jira["extra"]["token"] == "pat-123" and "login" not in jira and "password" not in jira
+    with pytest.raises(ConfigError) as info:
+        jira_connection(lookup(env), "jicket_jira")
+    assert info.value.setting == "JICKET_JIRA_USER"
