@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from jicket_ops.domain import filters as filter_rules
@@ -27,7 +28,7 @@ from jicket_ops.domain.content import ContentOptions, mail_content
 from jicket_ops.domain.parsing import parse_mail
 from jicket_ops.domain.rendering import comment_body, issue_description, issue_summary
 from jicket_ops.domain.routing import Route, resolve_bounce, route_mail
-from jicket_ops.domain.settings import Settings, environment_lookup, load_settings
+from jicket_ops.domain.settings import Settings, environment_lookup, load_settings, mail_secret
 from jicket_ops.errors import ConfigError
 
 PLACEHOLDER_PROJECT = "HD"
@@ -52,7 +53,10 @@ def inspect_settings(project: str | None = None, ticket_address: str | None = No
             env[name] = placeholder
             warnings.append(f"{name} is not set; using {placeholder!r}")
     default_template = Path.cwd() / "include" / "templates" / "confirmation.html.j2"  # no mail is sent
-    return load_settings(environment_lookup(env), default_template, require_template=False), warnings
+    settings = load_settings(environment_lookup(env), default_template, require_template=False)
+    # The DAG derives the key from the IMAP connection's password when JICKET_MAIL_SECRET is unset.
+    key, _ = mail_secret(environment_lookup(env), settings, env.get("JICKET_IMAP_PASS"))
+    return replace(settings, mail_secret=key), warnings
 
 
 def inspect_mail(raw: bytes, settings: Settings, filters: filter_rules.FilterConfig, name: str = "") -> dict:
@@ -61,7 +65,7 @@ def inspect_mail(raw: bytes, settings: Settings, filters: filter_rules.FilterCon
     headers = mail.headers
     verdict = filter_rules.evaluate(filters, headers.from_address, headers.subject)
     decision = route_mail(headers, uid=1, uidvalidity=1, ids=settings.ids, ticket_address=settings.ticket_address,
-                          project=settings.jira_project)
+                          project=settings.jira_project, secret=settings.mail_secret)
     reasons = list(decision.reasons)
     decision = resolve_bounce(decision, mail, settings.ids)
     reasons = list(decision.reasons)

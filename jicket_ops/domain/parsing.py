@@ -34,7 +34,7 @@ ROUTING_HEADERS = (
     "From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
     "X-Jicket-HashID", "X-Jicket-Initial-ReplyID", "Auto-Submitted", "Precedence", "List-Id",
     "X-Auto-Response-Suppress", "Return-Path", "Content-Type", "X-Autoreply", "X-Autorespond",
-    "X-Failed-Recipients",
+    "X-Failed-Recipients", "X-Jicket-Signature",
 )
 MAX_SUBJECT = 1000   # longer subjects are cut (Jira's summary holds 255 characters anyway)
 MAX_HEADER_VALUE = 4000
@@ -87,6 +87,7 @@ class MailHeaders:
     x_autorespond: str | None = None
     x_failed_recipients: str | None = None
     auto_response_suppress: str | None = None
+    jicket_signature: str | None = None  # X-Jicket-Signature: Jicket's HMAC over its own Message-ID (routing)
 
     def mail_key(self) -> str:
         """A stable identity for this mail, written into Jira so a retry can recognise its own write."""
@@ -395,6 +396,7 @@ def headers_from_message(message: Message, defects: list[str] | None = None) -> 
         x_autorespond=text["X-Autorespond"],
         x_failed_recipients=text["X-Failed-Recipients"],
         auto_response_suppress=text["X-Auto-Response-Suppress"],
+        jicket_signature=text["X-Jicket-Signature"],
     )
 
 

@@ -20,7 +20,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedErro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from jicket_ops.domain.parsing import MailHeaders
-from jicket_ops.domain.routing import sent_message_id
+from jicket_ops.domain.routing import SIGNATURE_HEADER, mail_signature, sent_message_id
 from jicket_ops.domain.ticket_ids import TicketIdScheme
 from jicket_ops.domain.wiki_markup import balance_macros, escape_line
 from jicket_ops.errors import TemplateError
@@ -180,8 +180,11 @@ def _html_to_text(rendered: str) -> str:
 
 
 def confirmation_mail(*, headers: MailHeaders, ids: TicketIdScheme, ticket_id: str, ticket_address: str,
-                      template: ThreadTemplate, issue_key: str | None = None) -> EmailMessage:
-    """The mail that opens the thread: to the customer and the helpdesk, CCs kept, id in the subject."""
+                      template: ThreadTemplate, issue_key: str | None = None, secret: bytes = b"") -> EmailMessage:
+    """The mail that opens the thread: to the customer and the helpdesk, CCs kept, id in the subject.
+
+    ``secret`` (JICKET_MAIL_SECRET) signs its Message-ID, so the helpdesk's copy is known as Jicket's own.
+    """
     subject = single_line(headers.subject) or "(no subject)"
     variables = {
         "subject": subject,
@@ -206,6 +209,8 @@ def confirmation_mail(*, headers: MailHeaders, ids: TicketIdScheme, ticket_id: s
     message["Subject"] = f"{ids.tag(ticket_id)} {ids.strip_tag(subject)}".strip()
     message["Date"] = format_datetime(localtime())
     message["Message-ID"] = sent_message_id(ids, ticket_id, "confirm", domain)
+    if secret:
+        message[SIGNATURE_HEADER] = mail_signature(secret, message["Message-ID"])
     if headers.message_id:
         message["In-Reply-To"] = headers.message_id
         message["References"] = " ".join(_unique([*headers.references, headers.message_id])[-20:])

@@ -11,10 +11,18 @@ holds one of those mails (a colleague's reply-all to the customer's first mail).
 Bounces and automatic replies (RFC 3834 ``Auto-Submitted``, ``X-Autoreply``, typical subjects)
 that belong to a ticket become a comment marked as such; a bounce names its ticket in the returned
 mail, which only the body holds (``bounce_ticket``).
+
+Jicket's own mail (the helpdesk's copy of a confirmation) is recognised by what only Jicket writes: a
+Message-ID of its form and an ``X-Jicket-Signature`` header holding an HMAC-SHA256 of that Message-ID
+under the deployment's secret (``mail_signature``). The From address proves nothing: staff answering
+from the shared mailbox ("Send As support@") write from the helpdesk address, and their answers are
+imported like anyone's.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -93,14 +101,42 @@ def _id_from_message_ids(ids: TicketIdScheme, message_ids: tuple[str, ...]) -> s
     return None
 
 
-def is_own_mail(headers: MailHeaders, ticket_address: str) -> str | None:
-    """Why this mail was sent by Jicket (or from the helpdesk address itself), else None."""
-    if headers.message_id and headers.message_id.startswith("<jicket.") and headers.jicket_hash_id:
-        return "a confirmation sent by Jicket"
-    if headers.jicket_initial_reply_id and headers.jicket_initial_reply_id == headers.in_reply_to:
+SIGNATURE_HEADER = "X-Jicket-Signature"
+_SIGNATURE_VERSION = "v1"
+_SENT_MESSAGE_ID = re.compile(r"^<jicket\.[A-Za-z0-9-]+\.[a-z]+@[^<>\s@]+>$")
+
+
+def mail_signature(secret: bytes, message_id: str) -> str:
+    """The X-Jicket-Signature value of a mail Jicket sends: ``v1=`` and the HMAC-SHA256 of its Message-ID.
+
+    Only who holds the secret (JICKET_MAIL_SECRET) can write it, so an outsider cannot make a mail of theirs
+    look like Jicket's own and have it skipped.
+    """
+    digest = hmac.new(secret, message_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return f"{_SIGNATURE_VERSION}={digest}"
+
+
+def signed_by_jicket(headers: MailHeaders, secret: bytes) -> bool:
+    """Whether the mail carries Jicket's Message-ID form and a valid signature of it under ``secret``."""
+    if not secret or not headers.message_id or not headers.jicket_signature:
+        return False
+    if not _SENT_MESSAGE_ID.match(headers.message_id):
+        return False
+    expected = mail_signature(secret, headers.message_id)
+    return hmac.compare_digest(headers.jicket_signature.strip().encode("ascii", "replace"), expected.encode("ascii"))
+
+
+def is_own_mail(headers: MailHeaders, ticket_address: str, secret: bytes = b"") -> str | None:
+    """Why this mail was sent by Jicket itself, else None (never because of its From address alone).
+
+    jicket 0.6.2 signed nothing; its confirmations still waiting after an upgrade are recognised by its
+    ``X-Jicket-Initial-ReplyID`` equal to ``In-Reply-To`` together with the helpdesk address as sender.
+    """
+    if signed_by_jicket(headers, secret):
+        return "a confirmation sent by Jicket (signed Message-ID)"
+    if (headers.jicket_initial_reply_id and headers.jicket_initial_reply_id == headers.in_reply_to
+            and headers.from_address.lower() == ticket_address.lower()):
         return "a confirmation sent by jicket 0.6.2"
-    if headers.from_address.lower() == ticket_address.lower():
-        return "sent from the ticket address itself"
     return None
 
 
@@ -167,10 +203,10 @@ def ticket_reference(headers: MailHeaders, ids: TicketIdScheme) -> tuple[str, st
 
 
 def route_mail(headers: MailHeaders, *, uid: int, uidvalidity: int, ids: TicketIdScheme,
-               ticket_address: str, project: str | None = None) -> RouteDecision:
-    """Route one mail that passed the filters."""
+               ticket_address: str, project: str | None = None, secret: bytes = b"") -> RouteDecision:
+    """Route one mail that passed the filters; ``secret`` verifies Jicket's own mail (JICKET_MAIL_SECRET)."""
     own_id = ids.new_id(uidvalidity, uid)
-    own = is_own_mail(headers, ticket_address)
+    own = is_own_mail(headers, ticket_address, secret)
     if own:
         referenced = ids.from_header(headers.jicket_hash_id) or ids.find_in_subject(headers.subject) or ""
         return RouteDecision(uid, Route.OWN_MAIL, referenced, own_id, (own,))

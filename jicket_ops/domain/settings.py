@@ -10,6 +10,7 @@ Nothing here does I/O except reading the filter file when asked to.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -71,7 +72,8 @@ class Settings:
     # Reliability: a mail failing this many runs goes to the quarantine folder; per-sender limit of new tickets.
     poison_after: int = 3
     folder_quarantine: str = "jicket-quarantine"
-    limit_new_per_hour: int = 20
+    limit_new_per_hour: int = 0  # off: every customer mail is imported (JICKET_LIMIT_NEW_PER_HOUR)
+    limit_confirmations_per_hour: int = 20  # automatic answers per sender and hour (loop protection)
     jira_search_settle: float | None = None  # None: 30 s on Jira Cloud, 0 on Data Center
     # Mail fidelity: attachments, reply cutting, replies to resolved issues, people.
     attachment_max_bytes: int = DEFAULT_ATTACHMENT_MAX_BYTES
@@ -86,6 +88,18 @@ class Settings:
     smtp_concurrency: int = 4
     # Where progress is recorded: auto (keywords where the server stores them), keywords, folders.
     imap_progress: str = "auto"
+    # Fields from the mail (domain.priority): level -> Jira priority name; labels and components of new tickets.
+    priority_map: dict[str, str] | None = None  # None: domain.priority.DEFAULT_PRIORITY_MAP
+    jira_labels: tuple[str, ...] = ()
+    jira_components: tuple[str, ...] = ()
+    # Jira Service Management mode (domain.jsm): the service desk (id or project key) and request type (name or id).
+    jsm_service_desk: str | None = None
+    jsm_request_type: str = "Emailed request"
+    jsm_staff_domains: tuple[str, ...] = ()
+    jsm_staff_comments: str = "internal"
+    mailbox: str | None = None  # the mailbox's name when several are configured (domain.mailboxes)
+    # HMAC key that signs the Message-ID of every mail Jicket sends (``mail_secret``); never logged.
+    mail_secret: bytes = field(default=b"", repr=False)
 
     def load_filters(self) -> FilterConfig:
         """Read and parse JICKET_FILTER_CONFIG (no filter when unset)."""
@@ -234,13 +248,61 @@ def load_settings(lookup: Lookup, default_template: Path, *, require_template: b
         jira_conn_id=_text(lookup, "JICKET_JIRA_CONN_ID", "jicket_jira") or "jicket_jira",
         poison_after=int(_number(lookup, "JICKET_POISON_AFTER", 3, int, 1, 100)),
         folder_quarantine=quarantine,
-        limit_new_per_hour=int(_number(lookup, "JICKET_LIMIT_NEW_PER_HOUR", 20, int, 0, 100_000)),
+        limit_new_per_hour=int(_number(lookup, "JICKET_LIMIT_NEW_PER_HOUR", 0, int, 0, 100_000)),
+        limit_confirmations_per_hour=int(_number(lookup, "JICKET_LIMIT_CONFIRMATIONS_PER_HOUR", 20, int, 0, 100_000)),
         jira_search_settle=(None if _text(lookup, "JICKET_JIRA_SEARCH_SETTLE") is None
                             else _number(lookup, "JICKET_JIRA_SEARCH_SETTLE", 0.0, float, 0.0, 600.0)),
         **_fidelity_settings(lookup),
         smtp_concurrency=int(_number(lookup, "JICKET_SMTP_CONCURRENCY", 4, int, 1, 16)),
         imap_progress=_choice(lookup, "JICKET_IMAP_PROGRESS", "auto", ("auto", "keywords", "folders")),
+        **_mail_field_settings(lookup),
     )
+
+
+def _mail_field_settings(lookup: Lookup) -> dict:
+    """Priority mapping, labels, components (domain.priority) and Jira Service Management (domain.jsm)."""
+    from jicket_ops.domain.jsm import STAFF_COMMENT_MODES
+    from jicket_ops.domain.priority import parse_priority_map, split_names
+
+    labels = split_names(_text(lookup, "JICKET_JIRA_LABELS"))
+    bad = [x for x in labels if re.search(r"\s", x) or len(x) > 255]
+    if bad:
+        raise ConfigError("JICKET_JIRA_LABELS", f"Jira labels have no spaces and at most 255 characters: {bad[0]!r}")
+    desk = _text(lookup, "JICKET_JSM_SERVICE_DESK")
+    return {
+        "priority_map": parse_priority_map(_text(lookup, "JICKET_PRIORITY_MAP")),
+        "jira_labels": labels,
+        "jira_components": split_names(_text(lookup, "JICKET_JIRA_COMPONENTS")),
+        "jsm_service_desk": desk,
+        "jsm_request_type": _text(lookup, "JICKET_JSM_REQUEST_TYPE", "Emailed request") or "Emailed request",
+        "jsm_staff_domains": split_names((_text(lookup, "JICKET_JSM_STAFF_DOMAINS") or "").lower()),
+        "jsm_staff_comments": _choice(lookup, "JICKET_JSM_STAFF_COMMENTS", "internal", STAFF_COMMENT_MODES),
+        "mailbox": _text(lookup, "JICKET_MAILBOX_NAME"),
+    }
+
+
+def mail_secret(lookup: Lookup, settings: Settings, imap_password: str | None) -> tuple[bytes, str]:
+    """(HMAC key for Jicket's own mail, where it came from): JICKET_MAIL_SECRET, else derived.
+
+    Not read by ``load_settings``: the first task publishes what that read as an XCom, and a secret has no
+    place in the metadata DB. Without JICKET_MAIL_SECRET the key is derived from the IMAP password, which
+    every Jicket task knows and an outsider does not (who knows it can read the mailbox anyway); changing
+    the password then changes the key, so a confirmation copy sent before and still waiting in the inbox
+    becomes a comment on its ticket (never a loop: comments are not answered). Without any password the key
+    comes from settings an outsider may guess (JICKET_ID_SALT, the address): the source says "weak".
+    """
+    raw = lookup("JICKET_MAIL_SECRET")
+    if raw is not None and raw.strip():
+        if len(raw.strip()) < 16:
+            raise ConfigError("JICKET_MAIL_SECRET", "must be at least 16 characters long")
+        return raw.strip().encode("utf-8"), "JICKET_MAIL_SECRET"
+    if imap_password:
+        basis, source = f"imap-password\0{imap_password}", "derived from the IMAP connection's password"
+    else:
+        basis = f"weak\0{settings.ids.salt}\0{settings.ticket_address}\0{settings.jira_project}"
+        source = "weak: derived from JICKET_ID_SALT and the ticket address (set JICKET_MAIL_SECRET)"
+    key = hashlib.sha256(b"jicket-mail-secret-v1\0" + basis.encode("utf-8", "surrogatepass")).digest()
+    return key, source
 
 
 RESOLVED_POLICIES = ("reopen", "new", "comment")

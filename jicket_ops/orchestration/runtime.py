@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
-from jicket_ops.domain.settings import Settings, load_settings
+from jicket_ops.domain.settings import Settings, load_settings, mail_secret
 from jicket_ops.orchestration.connections import ensure_connections
 from jicket_ops.orchestration.tasks import TaskId
+
+log = logging.getLogger("jicket")
 
 
 def airflow_lookup(name: str) -> str | None:
@@ -80,7 +84,21 @@ def task_settings(default_template: Path) -> Settings:
         {"imap": settings.imap_conn_id, "smtp": settings.smtp_conn_id, "jira": settings.jira_conn_id},
         _connection_exists,
     )
-    return settings
+    # Read beside the snapshot, never into it: the secret must not land in XCom.
+    key, source = mail_secret(airflow_lookup, settings, _connection_password(settings.imap_conn_id))
+    if source.startswith("weak"):
+        log.warning("Jicket's own mail is signed with a key an outsider may guess (%s)", source)
+    return replace(settings, mail_secret=key)
+
+
+def _connection_password(conn_id: str) -> str | None:
+    """The password of an Airflow connection (None when it has none or cannot be read)."""
+    from airflow.sdk import BaseHook
+
+    try:
+        return BaseHook.get_connection(conn_id).password or None
+    except Exception:  # noqa: BLE001 - then the weaker derivation applies (and says so)
+        return None
 
 
 def task_request(settings: Settings):

@@ -100,7 +100,7 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
         try:
             message = confirmation_mail(headers=headers[uid], ids=settings.ids, ticket_id=ticket_id,
                                         ticket_address=settings.ticket_address, template=template,
-                                        issue_key=issue_key)
+                                        issue_key=issue_key, secret=settings.mail_secret)
         except (JicketError, ValueError) as exc:
             failures[uid] = f"cannot build the confirmation: {exc}"
             log.error("%s: %s", name, failures[uid])

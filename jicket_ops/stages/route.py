@@ -23,7 +23,8 @@ def route(settings: Settings, mailbox: Mailbox, filtered: dict) -> dict:
         if IMPORTED in mail.flags and not request.rescan:
             continue  # Jira has it already; only confirm and move are left
         decision = route_mail(mail.headers, uid=mail.uid, uidvalidity=filtered["uidvalidity"], ids=settings.ids,
-                              ticket_address=settings.ticket_address, project=settings.jira_project)
+                              ticket_address=settings.ticket_address, project=settings.jira_project,
+                              secret=settings.mail_secret)
         ticket = settings.ids.prefixed(decision.ticket_id) if decision.ticket_id else None
         log.info("%s routed %s: %s", describe(mail.uid, mail.headers, ticket), decision.route,
                  "; ".join(decision.reasons))

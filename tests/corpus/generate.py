@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -38,6 +39,9 @@ SEEDS = {
 }
 CONFIRM_A = f"<jicket.JI-SEEDA1.confirm@{DOMAIN}>"
 CONFIRM_R = f"<jicket.JI-SEEDR1.confirm@{DOMAIN}>"
+# JICKET_MAIL_SECRET of corpus runs: Jicket's own mail carries an HMAC-SHA256 of its Message-ID under it.
+MAIL_SECRET = "corpus-mail-secret-0123456789"
+CONFIRM_A_SIGNATURE = "v1=" + hmac.new(MAIL_SECRET.encode(), CONFIRM_A.encode(), hashlib.sha256).hexdigest()
 ATTACHMENT_LIMIT = 200 * 1024  # JICKET_ATTACHMENT_MAX_BYTES for corpus runs
 FILTERS = {"blacklist": [{"description": "spam domain", "addresspattern": r".*@spam\.example"}]}
 
@@ -475,6 +479,7 @@ def build() -> Corpus:  # noqa: PLR0915 - one long list of cases, on purpose
     # -- own mail, filters, lists ---------------------------------------------------------------------------
     c.add("own-confirmation", f"From: {HELPDESK}\nTo: customer@customer.example, {HELPDESK}\n"
           f"Subject: [#JI-SEEDA1] Printer on floor 2 jams\nMessage-ID: {CONFIRM_A}\nX-Jicket-HashID: SEEDA1\n"
+          f"X-Jicket-Signature: {CONFIRM_A_SIGNATURE}\n"
           "Auto-Submitted: auto-replied\n\nYour ticket was opened.\n", route="own_mail", ticket="A", jira=None)
     c.add("filtered-spam", head(n(), "Cheap pills", sender="Spammer <buy@spam.example>") + "Buy now.\n",
           route="filtered", jira=None)
@@ -497,7 +502,7 @@ def write(corpus: Corpus | None = None) -> Corpus:
     for name, raw in corpus.files.items():
         (MAILS / name).write_bytes(raw)
     manifest = {"helpdesk": HELPDESK, "project": "HD", "attachment_limit": ATTACHMENT_LIMIT, "filters": FILTERS,
-                "seeds": SEEDS, "mails": corpus.entries}
+                "mail_secret": MAIL_SECRET, "seeds": SEEDS, "mails": corpus.entries}
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return corpus
 

@@ -25,7 +25,8 @@ def inspected(tmp_path_factory):
     filters.write_text(json.dumps(MANIFEST["filters"]))
     settings, _ = inspect_settings(environ={
         "JICKET_JIRA_PROJECT": MANIFEST["project"], "JICKET_TICKET_ADDRESS": MANIFEST["helpdesk"],
-        "JICKET_FILTER_CONFIG": str(filters), "JICKET_ATTACHMENT_MAX_BYTES": str(MANIFEST["attachment_limit"])})
+        "JICKET_FILTER_CONFIG": str(filters), "JICKET_ATTACHMENT_MAX_BYTES": str(MANIFEST["attachment_limit"]),
+        "JICKET_MAIL_SECRET": MANIFEST["mail_secret"]})
     config = settings.load_filters()
     return {entry["file"]: inspect_mail(raw_of(entry), settings, config, entry["file"]) for entry in MAILS}
 

@@ -58,6 +58,7 @@ def corpus_settings(monkeypatch, tmp_path) -> None:
     filters.write_text(json.dumps(MANIFEST["filters"]))
     monkeypatch.setenv("JICKET_FILTER_CONFIG", str(filters))
     monkeypatch.setenv("JICKET_ATTACHMENT_MAX_BYTES", str(MANIFEST["attachment_limit"]))
+    monkeypatch.setenv("JICKET_MAIL_SECRET", MANIFEST["mail_secret"])  # the own confirmation is signed with it
 
 
 def deliver_corpus(stack) -> None:

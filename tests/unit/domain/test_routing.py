@@ -36,15 +36,6 @@ def test_reply_by_thread_reference_when_subject_lost_the_tag():
     assert (decision.route, decision.ticket_id) == (Route.REPLY, "KR532ELDTD")
 
 
-def test_own_confirmation_and_legacy_threadstarter_are_recognised():
-    ref = sent_message_id(IDS, "KR532ELDTD", "confirm", "company.com")
-    own = route(from_address=COMPANY_HELPDESK, message_id=ref, jicket_hash_id="KR532ELDTD",
-                subject="[#JI-KR532ELDTD] x")
-    assert own.route is Route.OWN_MAIL
-    legacy = route(jicket_initial_reply_id="<a@b>", in_reply_to="<a@b>", jicket_hash_id="ZOZ2P6")
-    assert legacy.route is Route.OWN_MAIL
-
-
 def test_hostile_header_id_is_not_trusted():
     decision = route(jicket_hash_id='") OR project = X', subject="plain")
     assert decision.route is Route.NEW
