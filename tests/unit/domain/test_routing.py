@@ -3,7 +3,7 @@ automatic replies and bounces."""
 
 from jicket_ops.domain.parsing import message_id_key, parse_mail
 from jicket_ops.domain.routing import Route, bounce_ticket, sent_message_id
-from tests.support import COMPANY_HELPDESK, IDS, route_in
+from tests.support import IDS, route_in
 
 CONFIRM = sent_message_id(IDS, "KR532ELDTD", "confirm", "company.com")
 
