@@ -91,8 +91,9 @@ def test_dag_file_imports_nothing_heavy():
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = eval(result.stdout.strip().splitlines()[-1])  # noqa: S307 - our own printed list
     assert not [m for m in loaded if not m.startswith("jicket_ops")], loaded
-    assert set(loaded) <= {"jicket_ops", "jicket_ops.domain.settings", "jicket_ops.errors", "jicket_ops.domain.filters",
-                           "jicket_ops.domain.ticket_ids"}
+    assert set(loaded) <= {"jicket_ops", "jicket_ops.domain", "jicket_ops.domain.settings", "jicket_ops.errors",
+                           "jicket_ops.domain.filters", "jicket_ops.domain.ticket_ids", "jicket_ops.orchestration",
+                           "jicket_ops.orchestration.tasks"}
 
 
 def test_celery_executor_loads_with_the_pinned_celery():
