@@ -19,6 +19,14 @@ must be able to reach their files. When ``base_dir`` lies below a directory they
 ``tmp_path`` is under a 0700 directory) or is too long for Unix socket paths, the live tree is kept in
 a fresh directory under the system temp directory instead; ``base_dir/dovecot-root`` then links to it,
 and it is removed when the Python process exits (after stopping Dovecot).
+
+OAuth 2.0 (``oauth2=DovecotOAuth2(...)``): a second passdb (``driver = oauth2``) serves the SASL
+mechanisms XOAUTH2 and OAUTHBEARER; Dovecot POSTs each bearer token to the authorization server's RFC 7662
+introspection endpoint (authenticating as a resource-server client) and accepts the login when the answer
+is ``"active": true`` with ``username`` equal to the login user. With ``only=True`` password logins are
+refused, as on Exchange Online and Google Workspace: the password passdb is replaced by a master-user
+passdb, so the test harness (and only it) still reaches any mailbox with ``user*<master>`` and the master
+password (:meth:`DovecotServer.harness_login`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import atexit
 import errno
 import imaplib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -35,18 +44,38 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.tls import TlsFiles, make_certificates
 
-__all__ = ["DovecotServer", "DovecotError", "free_port", "port_is_free", "wait_for_port", "pid_alive",
-           "session_processes"]
+__all__ = ["DovecotServer", "DovecotError", "DovecotOAuth2", "free_port", "port_is_free", "wait_for_port",
+           "pid_alive", "session_processes"]
 
 _MAX_RUN_DIR = 70  # socket paths below base_dir must fit in sun_path (108 bytes)
 
 
 class DovecotError(RuntimeError):
     pass
+
+
+MASTER_SEPARATOR = "*"  # auth_master_user_separator: "user*master" logs in as user with the master's password
+
+
+@dataclass(frozen=True)
+class DovecotOAuth2:
+    """How Dovecot checks OAuth 2.0 bearer tokens: RFC 7662 introspection at an authorization server."""
+
+    introspection_url: str  # http(s)://... of the authorization server's introspection endpoint
+    client_id: str = ""  # Dovecot's own client at that server (sent with every introspection)
+    client_secret: str = ""
+    ca_file: Path | str | None = None  # trust anchor for an https:// introspection URL
+    only: bool = False  # OAuth-only: password logins are refused (the harness keeps a master user)
+
+    def __post_init__(self) -> None:
+        for value in (self.introspection_url, self.client_id, self.client_secret):
+            if any(c in value for c in "\n\r\0"):
+                raise ValueError(f"unusable value in a Dovecot settings file: {value!r}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -130,7 +159,7 @@ class DovecotServer:
     """A private Dovecot instance: ``with DovecotServer(dir, {"a@example.test": "pw"}) as d: ...``."""
 
     def __init__(self, base_dir: Path | str, users: Mapping[str, str], host: str = "127.0.0.1",
-                 tls: TlsFiles | None = None):
+                 tls: TlsFiles | None = None, oauth2: DovecotOAuth2 | None = None):
         self.base_dir = Path(base_dir).absolute()
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -139,6 +168,10 @@ class DovecotServer:
             self._check_user(addr, pw)
             self.users[addr.lower()] = pw
         self.imap_port = self.imaps_port = self.lmtp_port = 0
+        # OAuth 2.0 logins; may be set until start() (e.g. once the authorization server's port is known).
+        self.oauth2 = oauth2
+        self.master_user = "sandbox-harness"
+        self.master_password = secrets.token_urlsafe(18)
         self._proc: subprocess.Popen | None = None
         self._fallback: Path | None = None
         if _reachable_by_others(self.base_dir) and len(str(self.base_dir / "run")) <= _MAX_RUN_DIR:
@@ -224,8 +257,100 @@ class DovecotServer:
         self._check_user(addr, password)
         self.users[addr.lower()] = password
         self._write_passwd()
-        if self.running:
+        if self.running and not self.oauth_only:  # OAuth-only: the passwd-file is not consulted at all
             self._wait_login_works(addr, password)
+
+    @property
+    def oauth_only(self) -> bool:
+        return self.oauth2 is not None and self.oauth2.only
+
+    def harness_login(self, user: str) -> tuple[str, str]:
+        """(login, password) with which the test harness opens USER's mailbox: the user's own password,
+        or in OAuth-only mode the master user (``user*master``), since passwords are refused there."""
+        if self.oauth_only:
+            return f"{user}{MASTER_SEPARATOR}{self.master_user}", self.master_password
+        return user, self.users[user.lower()]
+
+    @property
+    def oauth2_file(self) -> Path:
+        return self.root / "dovecot-oauth2.conf.ext"
+
+    @property
+    def master_passwd_file(self) -> Path:
+        return self.root / "master-passwd"
+
+    def _write_private(self, path: Path, text: str) -> None:
+        """A file only Dovecot's auth process (user dovecot) and root can read: it holds secrets."""
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        shutil.chown(tmp, "dovecot", "dovecot")
+        os.replace(tmp, path)
+
+    def _write_oauth2_files(self) -> None:
+        oauth2 = self.oauth2
+        assert oauth2 is not None
+        lines = [
+            "# Written by sandbox/mailserver.py: the oauth2 passdb checks tokens by RFC 7662 introspection.",
+            "introspection_mode = post",
+            f"introspection_url = {oauth2.introspection_url}",
+            f"client_id = {oauth2.client_id}",
+            f"client_secret = {oauth2.client_secret}",
+            "username_attribute = username",
+            "active_attribute = active",
+            "active_value = true",
+            # Without it Dovecot may take the user from a token-info answer and skip the "active" check.
+            "force_introspection = yes",
+            "timeout_msecs = 10000",
+        ]
+        if oauth2.ca_file:
+            lines.append(f"tls_ca_cert_file = {Path(oauth2.ca_file).absolute()}")
+        self._write_private(self.oauth2_file, "\n".join(lines) + "\n")
+        if oauth2.only:
+            self._write_private(self.master_passwd_file, f"{self.master_user}:{{PLAIN}}{self.master_password}\n")
+
+    def _auth_config(self) -> str:
+        """auth_mechanisms and the passdbs: passwords only (the default), or passwords and OAuth 2.0, or
+        OAuth 2.0 with a master user for the harness."""
+        password_passdb = f"""passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%Lu {self.passwd_file}
+}}"""
+        if self.oauth2 is None:
+            return f"auth_mechanisms = plain login\n{password_passdb}\n"
+        oauth_passdb = f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {self.oauth2_file}
+}}"""
+        if self.oauth2.only:
+            return f"""auth_mechanisms = plain login xoauth2 oauthbearer
+auth_master_user_separator = {MASTER_SEPARATOR}
+passdb {{
+  driver = passwd-file
+  master = yes
+  mechanisms = plain login
+  args = scheme=PLAIN {self.master_passwd_file}
+}}
+passdb {{
+  # Every password login fails as a plain authentication failure; with no passdb for PLAIN/LOGIN at
+  # all, Dovecot answers [UNAVAILABLE] (a temporary failure, which clients retry) instead.
+  driver = static
+  deny = yes
+  mechanisms = plain login
+}}
+{oauth_passdb}
+"""
+        # Restricted to plain/login, or the password passdb would also be asked to check bearer tokens.
+        return f"""auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {{
+  driver = passwd-file
+  mechanisms = plain login
+  args = scheme=PLAIN username_format=%Lu {self.passwd_file}
+}}
+{oauth_passdb}
+"""
 
     def _wait_login_works(self, addr: str, password: str, timeout: float = 5.0) -> None:
         # Dovecot stats the passwd-file at most once a second: a change can take up to ~1 s to show.
@@ -268,14 +393,9 @@ ssl_key = <{self.tls.key}
 ssl_min_protocol = TLSv1.2
 
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
 auth_failure_delay = 0
 auth_cache_size = 0
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%Lu {self.passwd_file}
-}}
-userdb {{
+{self._auth_config()}userdb {{
   driver = static
   args = uid=mail gid=mail home={r / "mail"}/%Ld/%Ln
 }}
@@ -333,6 +453,8 @@ service stats {{
             self.imap_port, self.imaps_port, self.lmtp_port = self._three_free_ports()
             self.conf_file.write_text(self._config())
             os.chmod(self.conf_file, 0o600)
+            if self.oauth2 is not None:
+                self._write_oauth2_files()
             if self.pid_file.exists():
                 self.pid_file.unlink()
             out = open(self.root / "dovecot.stdout", "ab")
