@@ -14,7 +14,7 @@ mails are waiting (or if UIDNEXT moved while it was away), so nothing waits for 
 timetable. A server without IDLE is polled with NOOP every ``poll_seconds``.
 
 imaplib has no ``idle()`` and blocks; this module speaks the few commands it needs itself
-(CAPABILITY, STARTTLS, LOGIN, EXAMINE, UID SEARCH, IDLE/DONE, NOOP, LOGOUT) over asyncio streams.
+(CAPABILITY, STARTTLS, LOGIN, AUTHENTICATE, EXAMINE, UID SEARCH, IDLE/DONE, NOOP, LOGOUT) over asyncio streams.
 TLS is verified like everywhere else in Jicket (``jicket_ops.adapters.tls.ssl_context``: the system CAs or
 the connection's ``ca_file`` extra, hostname checked).
 """
@@ -22,6 +22,7 @@ the connection's ``ca_file`` extra, hostname checked).
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import ssl
 import time
@@ -32,7 +33,8 @@ from urllib.parse import quote as url_quote
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from jicket_ops.adapters.imap_names import modified_utf7
-from jicket_ops.adapters.tls import ssl_context, truthy
+from jicket_ops.adapters.oauth import mechanism, sasl_response, token_source, uses_oauth
+from jicket_ops.adapters.tls import IMAP_TLS, diagnose_tls_mode, greeting_timeout, imap_tls_mode, ssl_context
 
 DONE_KEYWORD = "$JicketDone"  # mailbox.DONE; not imported from there (it pulls in the IMAP provider)
 CLASSPATH = "jicket_ops.orchestration.idle_trigger.ImapIdleTrigger"
@@ -157,6 +159,31 @@ class AsyncImap:
         if not self.capabilities or "IMAP4REV1" not in self.capabilities:
             await self.command("CAPABILITY")
 
+    async def authenticate(self, mech: str, initial_response: str) -> None:
+        """AUTHENTICATE with a SASL mechanism whose initial response says everything (XOAUTH2, OAUTHBEARER).
+
+        The response is sent after the server's first continuation (no SASL-IR needed); a second continuation
+        carries the server's error, answered with an empty line so that the server ends with NO.
+        """
+        tag = self._next_tag()
+        await self._send(tag + b" AUTHENTICATE " + mech.encode() + b"\r\n")
+        self.round_trips += 1
+        answered = False
+        while True:
+            response = await self.read_response()
+            if response.startswith(b"+"):
+                payload = b"" if answered else base64.b64encode(initial_response.encode())
+                answered = True
+                await self._send(payload + b"\r\n")
+            elif response.startswith(tag + b" "):
+                self._check_tagged(tag, response, "AUTHENTICATE")
+                self._note_capabilities(response)
+                break
+            else:
+                self._note_capabilities(response)
+        if not self.capabilities or "IMAP4REV1" not in self.capabilities:
+            await self.command("CAPABILITY")
+
     async def examine(self, folder: str) -> dict[str, int]:
         """EXAMINE (read-only SELECT): ``{"exists", "uidvalidity", "uidnext"}``."""
         found = {"exists": 0, "uidvalidity": 0, "uidnext": 0}
@@ -216,11 +243,8 @@ class AsyncImap:
 
 
 def tls_mode(port: int | None, extra: dict) -> str:
-    """The same choice as ``mailbox.JicketImapHook``: extra ``tls``, else ``use_ssl``/port 993."""
-    tls = str(extra.get("tls") or "").lower()
-    if not tls:
-        tls = "ssl" if truthy(extra.get("use_ssl"), default=(port or 993) == 993) else "starttls"
-    return tls
+    """The same choice as ``adapters.imap.JicketImapHook``: extra ``tls``, else implicit TLS unless port 143."""
+    return imap_tls_mode(port, extra)
 
 
 class ImapIdleTrigger(BaseEventTrigger):
@@ -273,13 +297,41 @@ class ImapIdleTrigger(BaseEventTrigger):
         tls = tls_mode(conn.get("port"), extra)
         port = int(conn.get("port") or (993 if tls == "ssl" else 143))
         context = ssl_context(extra) if tls != "none" else None
-        client = await AsyncImap.connect(conn["host"], port, tls, context, float(extra.get("timeout", 60)))
         try:
-            await client.login(conn.get("login") or "", conn.get("password") or "")
+            client = await asyncio.wait_for(
+                AsyncImap.connect(conn["host"], port, tls, context, float(extra.get("timeout", 60))),
+                greeting_timeout(extra))
+        except (TimeoutError, OSError, ImapIdleError) as exc:  # the other TLS mode? a second look says
+            mismatch = await asyncio.to_thread(diagnose_tls_mode, IMAP_TLS, self.conn_id, conn["host"], port, tls,
+                                               exc)
+            if mismatch is not None:
+                raise mismatch from exc
+            raise
+        try:
+            if uses_oauth(extra):
+                await self._log_in_oauth(client, conn, port)
+            else:
+                await client.login(conn.get("login") or "", conn.get("password") or "")
         except BaseException:
             await client.close()
             raise
         return client
+
+    async def _log_in_oauth(self, client: AsyncImap, conn: dict[str, Any], port: int) -> None:
+        """SASL XOAUTH2/OAUTHBEARER with the process's token for this connection, renewed when it is about to
+        expire (each reconnect after hours gets a live token) and once more if the server refuses it."""
+        extra = conn.get("extra") or {}
+        user = conn.get("login") or ""
+        source = token_source(self.conn_id, extra, user)
+        mech = mechanism(self.conn_id, extra)
+        for renew in (False, True):
+            token = await asyncio.to_thread(source.token, renew)  # an HTTP request at most: not on the loop
+            try:
+                await client.authenticate(mech, sasl_response(mech, user, token, conn["host"], port))
+                return
+            except ImapIdleError as exc:
+                if renew or source.kind == "fixed":
+                    raise source.refused("IMAP server", str(exc)) from exc
 
     # -- the watch -----------------------------------------------------------------------------------
     def _event(self, reason: str, exists: int, uidvalidity: int) -> TriggerEvent:
