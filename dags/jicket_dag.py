@@ -44,54 +44,64 @@ from airflow.sdk import (
     task,
 )
 
-from jicket_ops.domain.settings import environment_lookup, load_schedule, load_task_policy
+from jicket_ops.domain.settings import Lookup, Schedule, TaskPolicy, environment_lookup, load_schedule, load_task_policy
+from jicket_ops.orchestration.mailbox_config import configured_mailboxes
 from jicket_ops.orchestration.tasks import TaskId
 
-SCHEDULE = load_schedule(environment_lookup())
-POLICY = load_task_policy(environment_lookup())
+# Several mailboxes (JICKET_MAILBOXES_FILE or JICKET_MAILBOXES, from the environment only: a parse does no
+# database or network I/O) make one DAG each, jicket_<name>; without them, the single `jicket` DAG of 0.6.2's
+# env.list. An invalid list fails the parse with the mailbox and key named (shown as an import error in the UI).
+MAILBOXES = configured_mailboxes(environment_lookup())
 # Operators' address for failure mails, read when the file is parsed (JICKET_ALERT_ADDRESS).
 ALERTS = bool(environment_lookup()("JICKET_ALERT_ADDRESS"))
 
-if SCHEDULE.loop_mode == "interval":
-    # fixed cadence; interval= gives each run a real data interval, which backfill (rescan) runs need
-    schedule: object = DeltaTriggerTimetable(SCHEDULE.loop_time, interval=SCHEDULE.loop_time)
-elif SCHEDULE.loop_mode == "dynamic":
-    schedule = DeltaDataIntervalTimetable(SCHEDULE.loop_time)  # the next run follows the last one's interval
-else:
-    schedule = None  # singleshot: only when triggered
-if SCHEDULE.imap_idle:  # event-driven as well: a run as soon as IMAP IDLE on the triggerer reports new mail
-    from airflow.sdk import AssetOrTimeSchedule
 
-    from jicket_ops.orchestration.idle_trigger import inbox_asset
+def _schedule(setting: Schedule) -> object:
+    """The DAG's schedule for JICKET_LOOPMODE / JICKET_LOOPTIME / JICKET_IMAP_IDLE."""
+    if setting.loop_mode == "interval":
+        # fixed cadence; interval= gives each run a real data interval, which backfill (rescan) runs need
+        schedule: object = DeltaTriggerTimetable(setting.loop_time, interval=setting.loop_time)
+    elif setting.loop_mode == "dynamic":
+        schedule = DeltaDataIntervalTimetable(setting.loop_time)  # the next run follows the last one's interval
+    else:
+        schedule = None  # singleshot: only when triggered
+    if setting.imap_idle:  # event-driven as well: a run as soon as IMAP IDLE on the triggerer reports new mail
+        from airflow.sdk import AssetOrTimeSchedule
 
-    _inbox = inbox_asset(SCHEDULE.imap_conn_id, SCHEDULE.folder_inbox)
-    schedule = AssetOrTimeSchedule(timetable=schedule, assets=[_inbox]) if schedule is not None else [_inbox]
+        from jicket_ops.orchestration.idle_trigger import inbox_asset
 
-SERVER_TASK = {
-    # One XCom per stage (return_value): a `-> dict` task would also push every key on its own,
-    # doubling what is stored and crowding the XCom tab.
-    "multiple_outputs": False,
-    "retries": POLICY.retries,
-    "retry_delay": POLICY.retry_delay,
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=10),
-    "execution_timeout": timedelta(minutes=30),
-}
+        inbox = inbox_asset(setting.imap_conn_id, setting.folder_inbox)
+        schedule = AssetOrTimeSchedule(timetable=schedule, assets=[inbox]) if schedule is not None else [inbox]
+    return schedule
+
+
+def _server_task(policy: TaskPolicy) -> dict:
+    return {
+        # One XCom per stage (return_value): a `-> dict` task would also push every key on its own,
+        # doubling what is stored and crowding the XCom tab.
+        "multiple_outputs": False,
+        "retries": policy.retries,
+        "retry_delay": policy.retry_delay,
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(minutes=30),
+    }
 
 
 # The deployment's mail templates live beside the DAG folder (include/templates), as in Astronomer's layout.
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "include" / "templates" / "confirmation.html.j2"
 
 
-def _stage(name: str, body):
-    """Run one stage with the settings and this run's request; configuration errors fail at once."""
+def _run_stage(name: str, body, mailbox: str | None = None):
+    """Run one stage with the settings (of ``mailbox``, if several) and this run's request; configuration
+    errors fail at once."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from jicket_ops.errors import ConfigError
     from jicket_ops.orchestration.runtime import task_request, task_settings
 
     try:
-        settings = task_settings(DEFAULT_TEMPLATE)
+        settings = task_settings(DEFAULT_TEMPLATE, mailbox)
         return body(settings, task_request(settings))
     except ConfigError as exc:
         raise AirflowFailException(f"{name}: configuration error: {exc}") from exc
@@ -131,134 +141,148 @@ PARAMS = {
 }
 
 
-@dag(
-    dag_id="jicket",
-    schedule=schedule,
-    start_date=datetime(2024, 1, 1),
-    catchup=False,
-    max_active_runs=1,  # two runs on one inbox would race for the same mails
-    doc_md=__doc__,
-    params=PARAMS,
-    tags=["jicket", "helpdesk"],
-    default_args={"owner": "jicket", **({"on_failure_callback": _alert_operator} if ALERTS else {})},
-)
-def jicket():
-    @task(task_id=TaskId.FETCH.value, **SERVER_TASK)
-    def fetch() -> dict:
-        """List the mails this run handles (UID, UIDVALIDITY, routing headers; no bodies).
+def build_dag(dag_id: str, lookup: Lookup, mailbox: str | None = None):
+    """The Jicket DAG ``dag_id`` with the schedule and retries of ``lookup``; its tasks serve ``mailbox``."""
+    SERVER_TASK = _server_task(load_task_policy(lookup))  # noqa: N806 - read like the constant it was
+    tags = ["jicket", "helpdesk"] + ([f"mailbox:{mailbox}"] if mailbox else [])
 
-        Inbox mode: mails in JICKET_FOLDER_INBOX not yet done. Rescan mode (backfill runs, `mode=rescan`,
-        or another `folder`): every mail of the folder received in the interval.
-        """
-        from jicket_ops.adapters.imap import Mailbox
-        from jicket_ops.stages.fetch import fetch
+    def _stage(name: str, body):  # the stage runner, bound to this DAG's mailbox
+        return _run_stage(name, body, mailbox)
 
-        def body(settings, request):
-            with Mailbox(settings.imap_conn_id) as mailbox:
-                return fetch(settings, mailbox, request)
+    @dag(
+        dag_id=dag_id,
+        schedule=_schedule(load_schedule(lookup)),
+        start_date=datetime(2024, 1, 1),
+        catchup=False,
+        max_active_runs=1,  # two runs on one inbox would race for the same mails
+        doc_md=__doc__,
+        params=PARAMS,
+        tags=tags,
+        default_args={"owner": "jicket", **({"on_failure_callback": _alert_operator} if ALERTS else {})},
+    )
+    def jicket():
+        @task(task_id=TaskId.FETCH.value, **SERVER_TASK)
+        def fetch() -> dict:
+            """List the mails this run handles (UID, UIDVALIDITY, routing headers; no bodies).
 
-        return _stage("fetch", body)
+            Inbox mode: mails in JICKET_FOLDER_INBOX not yet done. Rescan mode (backfill runs, `mode=rescan`,
+            or another `folder`): every mail of the folder received in the interval.
+            """
+            from jicket_ops.adapters.imap import Mailbox
+            from jicket_ops.stages.fetch import fetch
 
-    @task(task_id=TaskId.FILTER_MAILS.value, **SERVER_TASK)
-    def filter_mails(fetched: dict) -> dict:
-        """Apply JICKET_FILTER_CONFIG; blacklisted mails are marked $JicketFiltered and $JicketDone."""
-        from jicket_ops.adapters.imap import Mailbox
-        from jicket_ops.stages.filter_mails import filter_mails
+            def body(settings, request):
+                with Mailbox(settings.imap_conn_id) as mailbox:
+                    return fetch(settings, mailbox, request)
 
-        def body(settings, request):
-            with Mailbox(settings.imap_conn_id) as mailbox:
-                return filter_mails(settings, mailbox, fetched)
+            return _stage("fetch", body)
 
-        return _stage("filter", body)
+        @task(task_id=TaskId.FILTER_MAILS.value, **SERVER_TASK)
+        def filter_mails(fetched: dict) -> dict:
+            """Apply JICKET_FILTER_CONFIG; blacklisted mails are marked $JicketFiltered and $JicketDone."""
+            from jicket_ops.adapters.imap import Mailbox
+            from jicket_ops.stages.filter_mails import filter_mails
 
-    @task(task_id=TaskId.ROUTE.value, **SERVER_TASK)
-    def route(filtered: dict) -> dict:
-        """Decide new ticket, reply, or Jicket's own mail; own mails are marked $JicketDone."""
-        from jicket_ops.adapters.imap import Mailbox
-        from jicket_ops.stages.route import route
+            def body(settings, request):
+                with Mailbox(settings.imap_conn_id) as mailbox:
+                    return filter_mails(settings, mailbox, fetched)
 
-        def body(settings, request):
-            with Mailbox(settings.imap_conn_id) as mailbox:
-                return route(settings, mailbox, filtered)
+            return _stage("filter", body)
 
-        return _stage("route", body)
+        @task(task_id=TaskId.ROUTE.value, **SERVER_TASK)
+        def route(filtered: dict) -> dict:
+            """Decide new ticket, reply, or Jicket's own mail; own mails are marked $JicketDone."""
+            from jicket_ops.adapters.imap import Mailbox
+            from jicket_ops.stages.route import route
 
-    @task(task_id=TaskId.WRITE_TO_JIRA.value, **SERVER_TASK)
-    def write_to_jira(routed: dict, fetched: dict) -> dict:
-        """Create one issue per new ticket and one comment per reply, exactly once; mark $JicketImported.
+            def body(settings, request):
+                with Mailbox(settings.imap_conn_id) as mailbox:
+                    return route(settings, mailbox, filtered)
 
-        In rescan mode only mails whose marker Jira lacks are written. Settings: JICKET_JIRA_PROJECT,
-        JICKET_JIRA_ISSUETYPE, JICKET_JIRA_CONCURRENCY, connection jicket_jira.
-        """
-        from jicket_ops.adapters.imap import Mailbox
-        from jicket_ops.adapters.jira import JiraWriter
-        from jicket_ops.domain.parsing import MailHeaders
-        from jicket_ops.stages.write_to_jira import write_to_jira
+            return _stage("route", body)
 
-        sizes = {m["uid"]: m["size"] for m in fetched["mails"]}
-        headers = {m["uid"]: MailHeaders.from_dict(m["headers"]) for m in fetched["mails"]}
+        @task(task_id=TaskId.WRITE_TO_JIRA.value, **SERVER_TASK)
+        def write_to_jira(routed: dict, fetched: dict) -> dict:
+            """Create one issue per new ticket and one comment per reply, exactly once; mark $JicketImported.
 
-        def body(settings, request):
-            jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type,
-                              settings.jira_concurrency)
-            with Mailbox(settings.imap_conn_id) as mailbox:
-                return write_to_jira(settings, mailbox, jira, routed, sizes, headers, _final_attempt())
+            In rescan mode only mails whose marker Jira lacks are written. Settings: JICKET_JIRA_PROJECT,
+            JICKET_JIRA_ISSUETYPE, JICKET_JIRA_CONCURRENCY, connection jicket_jira.
+            """
+            from jicket_ops.adapters.imap import Mailbox
+            from jicket_ops.adapters.jsm import jira_writer
+            from jicket_ops.domain.parsing import MailHeaders
+            from jicket_ops.stages.write_to_jira import write_to_jira
 
-        return _stage("write_to_jira", body)
+            sizes = {m["uid"]: m["size"] for m in fetched["mails"]}
+            headers = {m["uid"]: MailHeaders.from_dict(m["headers"]) for m in fetched["mails"]}
 
-    @task(task_id=TaskId.CONFIRM.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
-    def confirm() -> dict:
-        """Send the confirmation of every imported new ticket not yet confirmed (from any run).
+            def body(settings, request):
+                jira = jira_writer(settings)  # a JsmWriter when the mailbox is a JSM service desk
+                with Mailbox(settings.imap_conn_id) as mailbox:
+                    return write_to_jira(settings, mailbox, jira, routed, sizes, headers, _final_attempt())
 
-        Settings: JICKET_THREAD_TEMPLATE, JICKET_TICKET_ADDRESS, connection jicket_smtp. Not in rescan runs.
-        """
-        from jicket_ops.adapters.imap import Mailbox
-        from jicket_ops.adapters.jira import JiraWriter
-        from jicket_ops.adapters.smtp import Mailer
-        from jicket_ops.stages.confirm import confirm
+            return _stage("write_to_jira", body)
 
-        def body(settings, request):
-            jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type,
-                              settings.jira_concurrency)
-            with Mailbox(settings.imap_conn_id) as mailbox:
-                # This run's write results spare the Jira lookup of the issues just written (None if it failed).
-                written = get_current_context()["ti"].xcom_pull(task_ids=TaskId.WRITE_TO_JIRA.value)
-                return confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request,
-                               _final_attempt(), written)
+        @task(task_id=TaskId.CONFIRM.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
+        def confirm() -> dict:
+            """Send the confirmation of every imported new ticket not yet confirmed (from any run).
 
-        return _stage("confirm", body)
+            Settings: JICKET_THREAD_TEMPLATE, JICKET_TICKET_ADDRESS, connection jicket_smtp. Not in rescan runs.
+            """
+            from jicket_ops.adapters.imap import Mailbox
+            from jicket_ops.adapters.jira import JiraWriter
+            from jicket_ops.adapters.smtp import Mailer
+            from jicket_ops.stages.confirm import confirm
 
-    @task(task_id=TaskId.MOVE.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
-    def move() -> dict:
-        """Take done mails out of the inbox: to JICKET_FOLDER_SUCCESS, quarantined ones to JICKET_FOLDER_QUARANTINE
-        (not in rescan runs). With keywords, every mail marked $JicketDone; in folders mode, the mails this run's
-        stages finished."""
-        from jicket_ops.adapters.imap import Mailbox
-        from jicket_ops.stages.move import done_uids, move
+            def body(settings, request):
+                jira = JiraWriter(settings.jira_conn_id, settings.jira_project, settings.ids, settings.jira_issue_type,
+                                  settings.jira_concurrency)
+                with Mailbox(settings.imap_conn_id) as mailbox:
+                    # This run's write results spare the Jira lookup of the issues just written (None if it failed).
+                    written = get_current_context()["ti"].xcom_pull(task_ids=TaskId.WRITE_TO_JIRA.value)
+                    return confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request,
+                                   _final_attempt(), written)
 
-        ti = get_current_context()["ti"]
-        done = done_uids(*(ti.xcom_pull(task_ids=stage.value) for stage in (
-            TaskId.FETCH, TaskId.FILTER_MAILS, TaskId.ROUTE, TaskId.WRITE_TO_JIRA, TaskId.CONFIRM)))
+            return _stage("confirm", body)
 
-        def body(settings, request):
-            with Mailbox(settings.imap_conn_id) as mailbox:
-                return move(settings, mailbox, request, done)
+        @task(task_id=TaskId.MOVE.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
+        def move() -> dict:
+            """Take done mails out of the inbox: to JICKET_FOLDER_SUCCESS, quarantined ones to JICKET_FOLDER_QUARANTINE
+            (not in rescan runs). With keywords, every mail marked $JicketDone; in folders mode, the mails this run's
+            stages finished."""
+            from jicket_ops.adapters.imap import Mailbox
+            from jicket_ops.stages.move import done_uids, move
 
-        return _stage("move", body)
+            ti = get_current_context()["ti"]
+            done = done_uids(*(ti.xcom_pull(task_ids=stage.value) for stage in (
+                TaskId.FETCH, TaskId.FILTER_MAILS, TaskId.ROUTE, TaskId.WRITE_TO_JIRA, TaskId.CONFIRM)))
 
-    @task(task_id=TaskId.SUMMARIZE.value, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
-    def summarize() -> dict:
-        """Log and return what this run did (counts, ticket keys), emit metrics; fail if any stage failed."""
-        from jicket_ops.orchestration.summary import summarize_run
+            def body(settings, request):
+                with Mailbox(settings.imap_conn_id) as mailbox:
+                    return move(settings, mailbox, request, done)
 
-        return summarize_run(get_current_context())
+            return _stage("move", body)
 
-    fetched = fetch()
-    routed = route(filter_mails(fetched))
-    written = write_to_jira(routed, fetched)
-    confirmed = confirm()
-    moved = move()
-    written >> confirmed >> moved >> summarize()
+        @task(task_id=TaskId.SUMMARIZE.value, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
+        def summarize() -> dict:
+            """Log and return what this run did (counts, ticket keys), emit metrics; fail if any stage failed."""
+            from jicket_ops.orchestration.summary import summarize_run
+
+            return summarize_run(get_current_context())
+
+        fetched = fetch()
+        routed = route(filter_mails(fetched))
+        written = write_to_jira(routed, fetched)
+        confirmed = confirm()
+        moved = move()
+        written >> confirmed >> moved >> summarize()
+
+    return jicket()
 
 
-DAG = jicket()
+if MAILBOXES:
+    DAGS = {m.dag_id: build_dag(m.dag_id, m.lookup(environment_lookup()), m.name) for m in MAILBOXES}
+    globals().update(DAGS)  # one module-level name per DAG, as the DAG processor looks for them
+else:
+    DAG = build_dag("jicket", environment_lookup())
+    DAGS = {"jicket": DAG}

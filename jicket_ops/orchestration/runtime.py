@@ -39,8 +39,8 @@ SNAPSHOT_TASK = TaskId.FETCH
 SNAPSHOT_KEY = "jicket_settings"
 
 
-def _run_lookup():
-    """(lookup, publish) for this task's settings.
+def _run_lookup(base=airflow_lookup):
+    """(lookup, publish) for this task's settings; ``base`` looks a name up (a mailbox's lookup, or Variables).
 
     Each setting is an Airflow Variable first, and each Variable lookup is a round trip to the API server
     (about 40 per task, most of them for Variables that do not exist). So the run's first task records
@@ -52,12 +52,12 @@ def _run_lookup():
 
         ti = get_current_context()["ti"]
     except Exception:  # noqa: BLE001 - outside a task (jicket-inspect, tests): no run to share settings with
-        return airflow_lookup, None
+        return base, None
     if ti.task_id == SNAPSHOT_TASK:
         seen: dict[str, str | None] = {}
 
         def recording(name: str) -> str | None:
-            seen[name] = airflow_lookup(name)
+            seen[name] = base(name)
             return seen[name]
 
         return recording, lambda: ti.xcom_push(key=SNAPSHOT_KEY, value=seen)
@@ -66,26 +66,33 @@ def _run_lookup():
     except Exception:  # noqa: BLE001 - no snapshot (the first task did not run): look everything up
         snapshot = None
     if not isinstance(snapshot, dict):
-        return airflow_lookup, None
-    return (lambda name: snapshot[name] if name in snapshot else airflow_lookup(name)), None
+        return base, None
+    return (lambda name: snapshot[name] if name in snapshot else base(name)), None
 
 
-def task_settings(default_template: Path) -> Settings:
+def task_settings(default_template: Path, mailbox: str | None = None) -> Settings:
     """Validated settings, with the three connections defined (from 0.6.2 variables if need be).
 
     ``default_template``: the deployment's confirmation template, used when JICKET_THREAD_TEMPLATE is unset.
+    ``mailbox``: the configured mailbox this task serves (``domain.mailboxes``): its entry overrides the
+    deployment's JICKET_* settings; None for the single ``jicket`` DAG.
     """
-    lookup, publish = _run_lookup()
+    base = airflow_lookup
+    if mailbox is not None:
+        from jicket_ops.orchestration.mailbox_config import mailbox_lookup
+
+        base = mailbox_lookup(mailbox, airflow_lookup)
+    lookup, publish = _run_lookup(base)
     settings = load_settings(lookup, default_template)
     if publish is not None:
         publish()
     ensure_connections(
-        airflow_lookup,
+        base,
         {"imap": settings.imap_conn_id, "smtp": settings.smtp_conn_id, "jira": settings.jira_conn_id},
         _connection_exists,
     )
     # Read beside the snapshot, never into it: the secret must not land in XCom.
-    key, source = mail_secret(airflow_lookup, settings, _connection_password(settings.imap_conn_id))
+    key, source = mail_secret(base, settings, _connection_password(settings.imap_conn_id))
     if source.startswith("weak"):
         log.warning("Jicket's own mail is signed with a key an outsider may guess (%s)", source)
     return replace(settings, mail_secret=key)

@@ -17,9 +17,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.jira import JiraWriter
+from jicket_ops.adapters.jsm import JsmWriter, set_fields
 from jicket_ops.domain.answer_policy import RateLimit
 from jicket_ops.domain.content import ContentOptions, MailContent, mail_content
 from jicket_ops.domain.parsing import MailHeaders, ParsedMail, parse_mail
+from jicket_ops.domain.priority import mail_priority
 from jicket_ops.domain.rendering import comment_body, issue_description, issue_summary, single_line
 from jicket_ops.domain.routing import Route, RouteDecision, resolve_bounce
 from jicket_ops.domain.settings import Settings
@@ -283,8 +285,8 @@ def _write_comment(settings: Settings, jira: JiraWriter, decision: RouteDecision
             content = mail_content(mail, options=options, as_comment=True, kind=decision.kind,
                                    taken_names=(*ticket.attachment_names, *sorted(claimed)))
             claimed.update(content.upload_names)
-            jira.add_comment(ticket.key, comment_body(headers, content.body, content.notes,
-                                                      attachments=content.upload_names, kind=decision.kind))
+            _add_reply(jira, ticket.key, comment_body(headers, content.body, content.notes,
+                                                      attachments=content.upload_names, kind=decision.kind), headers)
             _upload(jira, ticket.key, content, headers)
         else:
             _resume_uploads(jira, ticket, mail, options, as_comment=True, kind=decision.kind)
@@ -300,13 +302,17 @@ def _create_issue(settings: Settings, jira: JiraWriter, decision: RouteDecision,
     headers = mail.headers
     content = mail_content(mail, options=ContentOptions.from_settings(settings), as_comment=False,
                            kind=decision.kind)
-    notes = content.notes
+    fields, field_notes = _mail_fields(settings, headers)
+    notes = (*content.notes, *field_notes)
     if previous is not None:
         notes = (f"follows up {previous.key}, which is resolved (JICKET_RESOLVED_POLICY=new)", *notes)
-    reporter = jira.find_user(headers.from_address) if settings.jira_set_reporter and headers.from_address else None
-    key = jira.create_issue(issue_summary(settings.ids, ticket_id, headers.subject),
-                            issue_description(headers, content.body, notes, attachments=content.upload_names,
-                                              kind=decision.kind), reporter)
+    reporter = (jira.find_user(headers.from_address) if settings.jira_set_reporter and headers.from_address
+                and not isinstance(jira, JsmWriter) else None)
+    key = _new_ticket(jira, issue_summary(settings.ids, ticket_id, headers.subject),
+                      issue_description(headers, content.body, notes, attachments=content.upload_names,
+                                        kind=decision.kind), headers, reporter)
+    if fields:
+        set_fields(jira, key, fields)
     _upload(jira, key, content, headers)
     if previous is not None:
         jira.link_issues(key, previous.key, settings.resolved_link_type)
@@ -401,3 +407,31 @@ def _add_watchers(settings: Settings, jira: JiraWriter, issue_key: str, headers:
         if user:
             jira.add_watcher(issue_key, user)
 
+# -- Jira Service Management and fields from the mail -----------------------------------------------------------
+def _new_ticket(jira: JiraWriter, summary: str, description: str, headers: MailHeaders, reporter: str | None) -> str:
+    """A new issue; in JSM mode a customer request raised for the sender, with the Cc'd people as participants."""
+    if isinstance(jira, JsmWriter):
+        return jira.create_request(summary, description, headers.from_address, headers.from_display, headers.cc)
+    return jira.create_issue(summary, description, reporter)
+
+
+def _add_reply(jira: JiraWriter, issue_key: str, body: str, headers: MailHeaders) -> None:
+    """A reply as a comment; in JSM mode public or internal by who wrote it (``domain.jsm``)."""
+    if isinstance(jira, JsmWriter):
+        jira.add_reply(issue_key, body, headers.from_address, headers.cc)
+    else:
+        jira.add_comment(issue_key, body)
+
+
+def _mail_fields(settings: Settings, headers: MailHeaders) -> tuple[dict, tuple[str, ...]]:
+    """(fields to set on a new issue, notes for its description): the mail's priority (``domain.priority``), the
+    mailbox's labels and components. A header that is not understood becomes a note, not a failure."""
+    choice = mail_priority(headers.x_priority, headers.importance, headers.priority, settings.priority_map)
+    fields: dict = {}
+    if choice.name:
+        fields["priority"] = {"name": choice.name}
+    if settings.jira_labels:
+        fields["labels"] = list(settings.jira_labels)
+    if settings.jira_components:
+        fields["components"] = [{"name": name} for name in settings.jira_components]
+    return fields, ((f"{choice.note} (JICKET_PRIORITY_MAP)",) if choice.note else ())
