@@ -31,6 +31,8 @@ from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from sandbox.smtp_oauth import OAuthAuthMixin, OAuthIdentity, RelayOAuth
+
 __all__ = ["SmtpRelay", "RelayedMessage", "Delivery"]
 
 # deliver(mail_from, rcpt, data, mail_options): put DATA into RCPT's INBOX before returning, or raise
@@ -71,7 +73,7 @@ class _Handler:
         relay = self.relay
         data = envelope.original_content or b""
         login = None
-        if isinstance(session.auth_data, LoginPassword):
+        if isinstance(session.auth_data, (LoginPassword, OAuthIdentity)):
             login = session.auth_data.login.decode(errors="replace")
         message = RelayedMessage(mail_from=envelope.mail_from or "", rcpt_tos=list(envelope.rcpt_tos),
                                  data=data, login=login)
@@ -93,6 +95,10 @@ class _Handler:
         return "250 2.0.0 OK: queued"
 
 
+class _OAuthHandler(OAuthAuthMixin, _Handler):
+    """The handler with AUTH XOAUTH2 and OAUTHBEARER (aiosmtpd offers a handler's auth_<NAME> methods)."""
+
+
 class SmtpRelay:
     """``with SmtpRelay(lmtp_host, lmtp_port, users, cert, key) as relay: smtplib.SMTP(..., relay.port)``.
 
@@ -102,8 +108,9 @@ class SmtpRelay:
 
     def __init__(self, lmtp_host: str, lmtp_port: int, users: Mapping[str, str], cert: Path | str,
                  key: Path | str, host: str = "127.0.0.1", port: int = 0, hostname: str = "localhost",
-                 deliver: Delivery | None = None):
+                 deliver: Delivery | None = None, oauth: RelayOAuth | None = None):
         self.lmtp_host, self.lmtp_port = lmtp_host, lmtp_port
+        self.oauth = oauth  # OAuth 2.0 logins (XOAUTH2, OAUTHBEARER); oauth.only drops PLAIN and LOGIN
         self.deliver: Delivery = deliver or self.deliver_lmtp
         self.delivery_name = "LMTP" if deliver is None else getattr(deliver, "__qualname__", "local")
         self.users: dict[str, str] = {a.lower(): p for a, p in users.items()}
@@ -116,6 +123,8 @@ class SmtpRelay:
         self.outbound: list[RelayedMessage] = []  # accepted messages with recipients in non-local domains
         self.errors: list[str] = []  # delivery failures (the client got 451)
         self.auth_failures: list[str] = []  # logins refused
+        self.oauth_logins: list[tuple[str, str]] = []  # (mechanism, user) of each accepted OAuth login
+        self.oauth_errors: list[str] = []  # token checks that could not be made (the client got 454)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -134,6 +143,8 @@ class SmtpRelay:
             self.outbound.clear()
             self.errors.clear()
             self.auth_failures.clear()
+            self.oauth_logins.clear()
+            self.oauth_errors.clear()
 
     # ------------------------------------------------------------------ SMTP side
     def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
@@ -147,9 +158,11 @@ class SmtpRelay:
         return AuthResult(success=False, handled=False)
 
     def _make_protocol(self) -> SMTP:
-        protocol = SMTP(_Handler(self), hostname=self.hostname, tls_context=self.tls_context,
+        handler = _Handler(self) if self.oauth is None else _OAuthHandler(self)
+        excluded = ["PLAIN", "LOGIN"] if self.oauth is not None and self.oauth.only else []
+        protocol = SMTP(handler, hostname=self.hostname, tls_context=self.tls_context,
                         require_starttls=True, auth_required=True, auth_require_tls=True,
-                        authenticator=self._authenticate, loop=self._loop)
+                        authenticator=self._authenticate, auth_exclude_mechanism=excluded, loop=self._loop)
         self._protocols.add(protocol)
         return protocol
 
