@@ -41,3 +41,30 @@ def send_failure_alert(context) -> None:
         custom_headers={"Auto-Submitted": "auto-generated"},
     )
     notifier(context)
+
+
+RATE_LIMIT_SUBJECT = "[jicket] mail quarantined by the rate limit in {{ run_id }}"
+RATE_LIMIT_BODY = (
+    "<p>Run <b>{{ run_id }}</b> of DAG <b>{{ ti.dag_id }}</b> moved mail to the quarantine folder because a sender "
+    "opened more new tickets per hour than <code>JICKET_LIMIT_NEW_PER_HOUR</code> allows. The run itself "
+    "succeeded.</p><p>{{ jicket_summary_line | e }}</p>"
+    "<p>To import such a mail after all, move it back to the inbox (and remove its <code>$Jicket*</code> "
+    "keywords); the report mail beside it in the quarantine folder names the reason.</p>"
+)
+
+
+def send_rate_limit_alert(context, line: str) -> None:
+    """Mail JICKET_ALERT_ADDRESS that a run quarantined mail for the new-ticket rate limit (nothing when unset)."""
+    address = airflow_lookup("JICKET_ALERT_ADDRESS")
+    if not address:
+        return
+    sender = airflow_lookup("JICKET_ALERT_FROM") or airflow_lookup("JICKET_TICKET_ADDRESS") or address
+    notifier = JicketSmtpNotifier(
+        to=address,
+        from_email=sender,
+        smtp_conn_id=airflow_lookup("JICKET_SMTP_CONN_ID") or "jicket_smtp",
+        subject=RATE_LIMIT_SUBJECT,
+        html_content=RATE_LIMIT_BODY,
+        custom_headers={"Auto-Submitted": "auto-generated"},
+    )
+    notifier({**context, "jicket_summary_line": line})

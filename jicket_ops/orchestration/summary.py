@@ -23,14 +23,17 @@ def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> di
     results = written.get("results") or []
     outcomes = [WriteOutcome(r["action"]) for r in results]
     request = fetched.get("request") or {}
-    return {
+    # A rescan hands on only the mails Jira lacks; those it found present were fetched and checked all the same.
+    rescan = fetched.get("rescan") or {}
+    present = int(rescan.get("present") or 0)
+    summary = {
         "mode": request.get("mode", "inbox"),
         "dry_run": bool(request.get("dry_run", False)),
-        "fetched": len(fetched.get("mails") or []),
+        "fetched": len(fetched.get("mails") or []) + present,
         "new": outcomes.count(WriteOutcome.CREATED),
         "replies": outcomes.count(WriteOutcome.COMMENTED),
-        "already_in_jira": sum(1 for o in outcomes if o in (WriteOutcome.ALREADY_CREATED,
-                                                             WriteOutcome.ALREADY_COMMENTED, WriteOutcome.PRESENT)),
+        "already_in_jira": present + sum(1 for o in outcomes if o in (
+            WriteOutcome.ALREADY_CREATED, WriteOutcome.ALREADY_COMMENTED, WriteOutcome.PRESENT)),
         "would_write": sum(1 for o in outcomes if o.value.startswith("would_")),
         "failed": len(written.get("failed") or {}) + len(confirmed.get("failed") or {}),
         "filtered": len(filtered.get("filtered") or []),
@@ -42,6 +45,16 @@ def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> di
         "ticket_ids": sorted({r["ticket_id"] for r in results if r.get("ticket_id")}),
         "failed_stages": sorted(stage for stage, state in states.items() if state in FAILED_STATES),
     }
+    # Rate limits: new tickets quarantined (JICKET_LIMIT_NEW_PER_HOUR), confirmations withheld (loop protection).
+    limited = len(written.get("rate_limited") or [])
+    withheld = len(confirmed.get("rate_limited") or [])
+    if limited or withheld:
+        summary.update(rate_limited=limited, confirmations_withheld=withheld)
+    if rescan:
+        summary["rescan"] = {key: rescan.get(key) for key in (
+            "total", "checked", "present", "missing", "skipped", "batches", "complete", "next_uid")}
+        summary["rescan"]["folder"] = fetched.get("folder")
+    return summary
 
 
 def summary_line(summary: dict) -> str:
@@ -52,11 +65,28 @@ def summary_line(summary: dict) -> str:
         ("confirmations", "confirmations"), ("moved", "moved"), ("quarantined", "quarantined"),
         ("failed", "failed")))
     line = f"{'dry run' if summary['dry_run'] else 'run'} ({summary['mode']}): {counts}"
+    if summary.get("rate_limited"):
+        line += (f"; RATE LIMITED: {summary['rate_limited']} new ticket(s) quarantined "
+                 "(JICKET_LIMIT_NEW_PER_HOUR)")
+    if summary.get("confirmations_withheld"):
+        line += (f"; {summary['confirmations_withheld']} confirmation(s) withheld "
+                 "(JICKET_LIMIT_CONFIRMATIONS_PER_HOUR)")
+    if summary.get("rescan"):
+        line += "; rescan " + rescan_line(summary["rescan"], summary["rescan"].get("folder") or "the folder")
     if summary["tickets"]:
         line += "; issues " + ", ".join(summary["tickets"])
     if summary["failed_stages"]:
         line += "; FAILED stages " + ", ".join(summary["failed_stages"])
     return line
+
+
+def rescan_line(report: dict, folder: str) -> str:
+    """How far a rescan got, in words (pure): a rescan's report from fetch, for the summary line."""
+    line = (f"checked {report['checked']} of {report['total']} mail(s) in {folder} ({report['batches']} batch(es)): "
+            f"{report['present']} in Jira, {report['missing']} missing, {report['skipped']} skipped")
+    if report["complete"]:
+        return line + ", complete"
+    return line + f"; incomplete: the next rescan goes on at UID {report['next_uid']}"
 
 
 def summarize_run(context) -> dict:
@@ -76,6 +106,13 @@ def summarize_run(context) -> dict:
     # Beside the return value (a JSON object the XCom tab shows folded): the same as one readable line.
     ti.xcom_push(key="summary", value=summary_line(summary))
     emit_metrics(summary)
+    if summary.get("rate_limited") and not summary["dry_run"]:
+        from jicket_ops.orchestration.alerts import send_rate_limit_alert
+
+        try:
+            send_rate_limit_alert(context, summary_line(summary))
+        except Exception as exc:  # noqa: BLE001 - the run's verdict does not depend on the alert mail
+            log.warning("cannot mail the rate-limit alert: %s", exc)
     if summary["failed_stages"]:
         raise AirflowException(f"stages failed: {', '.join(summary['failed_stages'])}; summary: {summary}")
     return summary
@@ -93,4 +130,6 @@ def emit_metrics(summary: dict) -> None:
     Stats.incr("jicket.mails.filtered", count=summary["filtered"])
     Stats.incr("jicket.mails.failed", count=summary["failed"])
     Stats.incr("jicket.confirmations.sent", count=summary["confirmations"])
+    Stats.incr("jicket.mails.rate_limited", count=summary.get("rate_limited", 0))
+    Stats.incr("jicket.confirmations.withheld", count=summary.get("confirmations_withheld", 0))
     Stats.gauge("jicket.run.fetched", summary["fetched"])

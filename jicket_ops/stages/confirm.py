@@ -13,17 +13,18 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.imap_names import quote
 from jicket_ops.adapters.jira import JiraWriter
 from jicket_ops.adapters.smtp import Mailer
-from jicket_ops.domain.answer_policy import answer_verdict
+from jicket_ops.domain.answer_policy import WINDOW, RateLimit, answer_verdict, over_hourly_limit
 from jicket_ops.domain.keywords import DONE, IMPORTED
-from jicket_ops.domain.parsing import parse_headers
+from jicket_ops.domain.parsing import MailHeaders, parse_headers
 from jicket_ops.domain.rendering import ThreadTemplate, confirmation_mail, recipients
-from jicket_ops.domain.routing import sent_message_id
+from jicket_ops.domain.routing import sent_message_id, signed_by_jicket
 from jicket_ops.domain.run_request import RunRequest
 from jicket_ops.domain.settings import Settings
 from jicket_ops.domain.write_plan import WriteOutcome
@@ -107,9 +108,12 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
             continue
         to_send[uid] = (name, message)
 
-    if already or suppressed:
+    limited = _over_confirmation_limit(settings, mailbox, to_send, headers)
+    for uid, reason in limited.items():
+        log.warning("%s: no confirmation: %s", to_send.pop(uid)[0], reason)
+    if already or suppressed or limited:
         mailbox.select(settings.folder_inbox)
-        progress.done(already + suppressed)
+        progress.done(already + suppressed + sorted(limited))
     sent: list[int] = []
     if to_send:
         progress.confirming(list(to_send))
@@ -122,7 +126,60 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
                                  headers)
     if failures:
         raise MailProcessingError("confirm", failures)
-    return {"sent": sent, "already_sent": already, "not_answered": suppressed, "failed": failures_for_xcom(failures)}
+    return {"sent": sent, "already_sent": already, "not_answered": suppressed, "rate_limited": sorted(limited),
+            "failed": failures_for_xcom(failures)}
+
+
+def _customer(headers: MailHeaders) -> str:
+    """Who a confirmation answers (as ``confirmation_mail`` addresses it), lower case."""
+    return (headers.reply_to[0] if headers.reply_to else headers.from_address).lower()
+
+
+def _over_confirmation_limit(settings: Settings, mailbox: Mailbox, to_send: dict[int, tuple[str, EmailMessage]],
+                             headers: dict[int, MailHeaders]) -> dict[int, str]:
+    """Confirmations over JICKET_LIMIT_CONFIRMATIONS_PER_HOUR to one customer: uid -> reason (loop protection).
+
+    The mails are imported all the same; only the automatic answer is withheld.
+    """
+    limit = RateLimit(confirmations_per_hour=settings.limit_confirmations_per_hour).confirmations_per_hour
+    if not limit or not to_send:
+        return {}
+    customers = {uid: _customer(headers[uid]) for uid in to_send}
+    sent_lately = confirmations_sent_lately(settings, mailbox, set(customers.values()))
+    now = datetime.now(UTC)
+    limited: dict[int, str] = {}
+    for customer in sorted(set(customers.values())):
+        uids = sorted(uid for uid, who in customers.items() if who == customer)
+        earlier = sent_lately.get(customer, [])
+        for index in over_hourly_limit([now] * len(uids), limit, earlier):
+            limited[uids[index]] = (f"rate limit: {customer} got {limit} confirmation(s) within the last hour "
+                                    f"(JICKET_LIMIT_CONFIRMATIONS_PER_HOUR={limit}); the mail is imported")
+    return limited
+
+
+def confirmations_sent_lately(settings: Settings, mailbox: Mailbox, customers: set[str]) -> dict[str, list[datetime]]:
+    """customer -> when Jicket's confirmations to them reached the helpdesk mailbox in the last hour.
+
+    Counted from Jicket's own copies (every confirmation goes to the helpdesk too) in the inbox and the success
+    folder, known by their signature: no state of Jicket's own, and a mail forged to look like a confirmation
+    cannot use up a customer's allowance. A copy still on its way (sent seconds ago) is not counted yet.
+    """
+    since = (datetime.now(UTC) - timedelta(days=1)).strftime("%d-%b-%Y")  # SINCE has a day's resolution
+    cutoff = datetime.now(UTC) - WINDOW
+    found: dict[str, list[datetime]] = {}
+    for folder, setting in ((settings.folder_inbox, "JICKET_FOLDER_INBOX"),
+                            (settings.folder_success, "JICKET_FOLDER_SUCCESS")):
+        mailbox.select(folder, setting, readonly=True)
+        uids = mailbox.search("SINCE", since, "HEADER", "X-Jicket-Signature", '""')
+        for item in mailbox.fetch_headers(uids) if uids else []:
+            copy = parse_headers(item.header)
+            if item.received is None or item.received <= cutoff or not signed_by_jicket(copy, settings.mail_secret):
+                continue
+            for address in copy.to:
+                if address.lower() in customers:
+                    found.setdefault(address.lower(), []).append(item.received)
+    mailbox.select(settings.folder_inbox)
+    return found
 
 
 def awaiting_confirmation(written: dict | None, folder: str, uidvalidity: int) -> dict[int, WriteOutcome]:

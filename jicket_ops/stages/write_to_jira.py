@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.jira import JiraWriter
 from jicket_ops.adapters.jsm import JsmWriter, set_fields
-from jicket_ops.domain.answer_policy import RateLimit
+from jicket_ops.domain.answer_policy import WINDOW, RateLimit, over_hourly_limit, received_at
 from jicket_ops.domain.content import ContentOptions, MailContent, mail_content
 from jicket_ops.domain.parsing import MailHeaders, ParsedMail, parse_mail
 from jicket_ops.domain.priority import mail_priority
@@ -171,8 +172,12 @@ def _settle_uncertain_creates(settings: Settings, jira: JiraWriter, maybe_create
 def _over_rate_limit(settings: Settings, jira: JiraWriter, pending: list[int], decisions: dict[int, RouteDecision],
                      tickets: TicketLookup, mail_keys: dict[int, str],
                      headers: dict[int, MailHeaders]) -> dict[int, str]:
-    """New tickets over JICKET_LIMIT_NEW_PER_HOUR per sender (counted in Jira): uid -> reason."""
-    limit = RateLimit(settings.limit_new_per_hour)
+    """New tickets over JICKET_LIMIT_NEW_PER_HOUR per sender (off by default): uid -> reason.
+
+    Each mail counts at its own receive time (its Date), so a backlog received over days is not one burst;
+    the tickets Jira shows the sender opened in the last hour count against mails received in that hour.
+    """
+    limit = RateLimit(new_per_hour=settings.limit_new_per_hour)
     if not limit.new_per_hour:
         return {}
     creating: dict[str, list[int]] = {}
@@ -183,12 +188,22 @@ def _over_rate_limit(settings: Settings, jira: JiraWriter, pending: list[int], d
     if not creating:
         return {}
     recent = jira.count_recent_tickets(sorted(creating))
+    now = datetime.now(UTC)
+    # Jira says how many, not when: place them at the start of the last hour, where each counts for every
+    # mail received in that hour and for none received earlier.
+    opened_lately = now - WINDOW + timedelta(microseconds=1)
     limited: dict[int, str] = {}
     for sender, uids in creating.items():
-        allowed = max(0, limit.new_per_hour - recent.get(sender, 0))
-        for uid in uids[allowed:]:
-            limited[uid] = (f"rate limit: {sender} opened {recent.get(sender, 0)} ticket(s) in the last hour "
-                            f"(JICKET_LIMIT_NEW_PER_HOUR={limit.new_per_hour}); {len(uids)} more arrived")
+        times = [received_at(headers[uid], now) for uid in uids]
+        over = over_hourly_limit(times, limit.new_per_hour, [opened_lately] * recent.get(sender, 0))
+        for index in over:
+            limited[uids[index]] = (
+                f"rate limit: {sender} opened more than {limit.new_per_hour} ticket(s) within an hour of "
+                f"{times[index]:%Y-%m-%d %H:%M} UTC (JICKET_LIMIT_NEW_PER_HOUR={limit.new_per_hour}; "
+                f"{recent.get(sender, 0)} in Jira from the last hour)")
+    if limited:
+        log.warning("%d new ticket(s) over JICKET_LIMIT_NEW_PER_HOUR=%d go to %s", len(limited), limit.new_per_hour,
+                    settings.folder_quarantine)
     return limited
 
 
@@ -406,6 +421,7 @@ def _add_watchers(settings: Settings, jira: JiraWriter, issue_key: str, headers:
         user = jira.find_user(address)
         if user:
             jira.add_watcher(issue_key, user)
+
 
 # -- Jira Service Management and fields from the mail -----------------------------------------------------------
 def _new_ticket(jira: JiraWriter, summary: str, description: str, headers: MailHeaders, reporter: str | None) -> str:
