@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import validation
-from .store import ALL_FIELDS, ApiError, Issue, Store, User, jira_time
+from .fields import field_list
+from .store import ALL_FIELDS, REQUEST_TYPE_FIELD, ApiError, Issue, Store, User, jira_time
 
 JSON_CT = "application/json;charset=UTF-8"
 MAX_LOG = 50_000
@@ -90,6 +91,7 @@ class StandinApp:
         r = self._route
         r("GET", "/rest/api/2/serverInfo", self.server_info, anonymous=True)
         r("GET", "/rest/api/2/myself", self.myself)
+        r("GET", "/rest/api/2/field", self.get_fields)
         r("GET", "/rest/api/2/project/{projectIdOrKey}", self.get_project)
         r("POST", "/rest/api/2/issue", self.create_issue)
         r("GET", "/rest/api/2/issue/{issueIdOrKey}", self.get_issue)
@@ -518,6 +520,11 @@ class StandinApp:
                 "serverTitle": "Jira stand-in",
             },
         )
+
+    def get_fields(self, ctx: Ctx) -> Out:
+        """Every field (system, and JSM's Request Type once a service desk exists)."""
+        desk_field = REQUEST_TYPE_FIELD if self.store.jsm.desks else None
+        return Out(200, field_list(cloud=self.store.mode == "cloud", request_type_field=desk_field))
 
     def myself(self, ctx: Ctx) -> Out:
         return Out(200, self.store.user_json(ctx.viewer.key, full=True))

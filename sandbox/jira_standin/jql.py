@@ -6,7 +6,8 @@ Anything outside the subset is rejected with :class:`JqlError` (answered as HTTP
 Text search (``~``) imitates Lucene as Jira uses it: text is split into lowercase alphanumeric words;
 all words of the value must occur (any order); a value wrapped in (escaped) double quotes is a phrase
 whose words must be adjacent and in order; a trailing ``*`` makes a word a prefix; unescaped Lucene
-reserved characters outside a phrase make the query invalid.
+reserved characters outside a phrase make the query invalid, except a ``-`` inside a term (``JI-ABC`` is
+one term of two adjacent words, as in Lucene's classic grammar; a leading ``-`` is an operator).
 """
 
 from __future__ import annotations
@@ -521,7 +522,9 @@ class TextQuery:
                     buf.append(value[i + 1])
                     i += 2
                     continue
-                if ch in _LUCENE_RESERVED:
+                if ch in _LUCENE_RESERVED and not (ch == "-" and buf):
+                    # Lucene's classic grammar lets "-" continue a term (JI-ABC12 is one term, analysed into
+                    # the words "ji" and "abc12"); only a "-" that starts a term is the prohibit operator.
                     raise invalid
                 if ch == "*":
                     nxt = value[i + 1] if i + 1 < n else " "

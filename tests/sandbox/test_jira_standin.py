@@ -315,8 +315,10 @@ def test_phrase_search_is_word_based(dc):
     assert keys(jira.jql('description ~ "\\"JI-ABC123\\""')) == ["HD-5"]
     assert keys(jira.jql('summary ~ "JI\\\\-ABC123"')) == ["HD-1", "HD-2"]  # Lucene escape
     assert keys(jira.jql('summary !~ "printer"')) == ["HD-2", "HD-3", "HD-4", "HD-5"]
-    # an unescaped Lucene operator character outside a phrase is invalid, as in Jira
-    r = rest(dc, "GET", "/rest/api/2/search", params={"jql": 'summary ~ "JI-ABC123"'})
+    # a "-" inside a term continues the term (Lucene's classic grammar): the same two adjacent words
+    assert keys(jira.jql('summary ~ "JI-ABC123"')) == ["HD-1", "HD-2"]
+    # an unescaped Lucene operator character outside a phrase is invalid, as in Jira ("[" opens a range)
+    r = rest(dc, "GET", "/rest/api/2/search", params={"jql": 'summary ~ "[JI-ABC123]"'})
     assert r.status_code == 400 and "is not valid" in r.json()["errorMessages"][0]
     assert dc.violations() == []
 

@@ -17,7 +17,7 @@ Adapted from the project's reference script (shared/reference/jira/patch_spec.py
 7. 'date-time' formats (RFC 3339) replaced by the pattern of what Jira really sends
    ("2024-05-23T14:47:28.592+0000": the offset has no colon, so RFC 3339 validation rejects it).
 8. optional --trim: keep only the operations an email importer uses (plus the stand-in's extras:
-   transitions, issueLink, project, attachment metadata) and the schemas they reference.
+   transitions, issueLink, project, attachment metadata, the field list) and the schemas they reference.
 """
 
 import copy
@@ -38,7 +38,10 @@ KEEP = {
     "/api/2/issueLink",
     "/api/2/project/{projectIdOrKey}",
     "/api/2/attachment/{id}",
+    "/api/2/field",  # GET only (ONLY_METHODS): the field list clients read at start (python jira's JIRA())
 }
+# paths of KEEP of which only these operations are kept (the stand-in serves no others)
+ONLY_METHODS = {"/api/2/field": {"get"}}
 
 
 def ops(paths):
@@ -54,6 +57,11 @@ def main(argv):
     with open(src) as fh:
         d = json.load(fh)
     d["paths"] = {"/rest" + p: v for p, v in d["paths"].items() if not trim or p in KEEP}
+    if trim:
+        for p, methods in ONLY_METHODS.items():
+            item = d["paths"]["/rest" + p]
+            for method in [m for m in item if m in ("get", "put", "post", "delete", "patch") and m not in methods]:
+                del item[method]
     d["servers"] = [{"url": "/"}]
     schemas = d["components"]["schemas"]
     schemas["IssueUpdateBean"]["properties"]["fields"]["additionalProperties"] = True
@@ -72,7 +80,10 @@ def main(argv):
     for p, m, code in [
         ("/rest/api/2/user/search", "get", "200"),
         ("/rest/api/2/issue/{issueIdOrKey}/attachments", "post", "200"),
+        ("/rest/api/2/field", "get", "200"),
     ]:
+        if p not in d["paths"]:
+            continue
         r = d["paths"][p][m]["responses"][code]["content"]["application/json"]
         r["schema"] = {"type": "array", "items": r["schema"]}
     req_transition = copy.deepcopy(schemas["TransitionBean"])
