@@ -156,9 +156,14 @@ class TokenSource:
         custom = bool(self.extra.get("authority"))
         try:
             # A new application each time: msal's own cache would hand back the token just refused.
+            session = requests.Session()
+            session.verify = self._verify()  # the connection's ca_file, for a private authority
+            if self.extra.get("ca_file"):
+                # msal passes no verify per request, and requests then prefers REQUESTS_CA_BUNDLE to session.verify
+                session.trust_env = False
             app = msal.ConfidentialClientApplication(
                 client_id=str(self.extra["client_id"]), client_credential=str(self.extra["client_secret"]),
-                authority=self._authority(), verify=self._verify(), timeout=30,
+                authority=self._authority(), http_client=session, timeout=30,
                 instance_discovery=False if custom else None)
             return app.acquire_token_for_client(scopes=[str(self.extra.get("scope") or MICROSOFT_SCOPE)])
         except (requests.RequestException, OSError) as exc:
