@@ -45,13 +45,17 @@ from airflow.sdk import (
 )
 
 from jicket_ops.domain.settings import Lookup, Schedule, TaskPolicy, environment_lookup, load_schedule, load_task_policy
-from jicket_ops.orchestration.mailbox_config import configured_mailboxes
 from jicket_ops.orchestration.tasks import TaskId
 
 # Several mailboxes (JICKET_MAILBOXES_FILE or JICKET_MAILBOXES, from the environment only: a parse does no
 # database or network I/O) make one DAG each, jicket_<name>; without them, the single `jicket` DAG of 0.6.2's
-# env.list. An invalid list fails the parse with the mailbox and key named (shown as an import error in the UI).
-MAILBOXES = configured_mailboxes(environment_lookup())
+# env.list, importing nothing more than before. An invalid list fails the parse with the mailbox and key named
+# (an import error in the UI).
+MAILBOXES: tuple = ()
+if environment_lookup()("JICKET_MAILBOXES_FILE") or environment_lookup()("JICKET_MAILBOXES"):
+    from jicket_ops.orchestration.mailbox_config import configured_mailboxes
+
+    MAILBOXES = configured_mailboxes(environment_lookup())
 # Operators' address for failure mails, read when the file is parsed (JICKET_ALERT_ADDRESS).
 ALERTS = bool(environment_lookup()("JICKET_ALERT_ADDRESS"))
 
