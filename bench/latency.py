@@ -125,8 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     stack = start_stack(work / "stack")
     probes: list[dict] = []
     try:
+        # rate limits off, explicitly (every probe has its own sender, but no default limit may shape a figure)
         env = airflow_env(work / "airflow", stack, JICKET_IMAP_IDLE="true", JICKET_LOOPMODE="dynamic",
-                          JICKET_LOOPTIME="60", JICKET_TASK_RETRIES="1", JICKET_RETRY_DELAY="5")
+                          JICKET_LOOPTIME="60", JICKET_TASK_RETRIES="1", JICKET_RETRY_DELAY="5",
+                          JICKET_LIMIT_CONFIRMATIONS_PER_HOUR="0", JICKET_LIMIT_NEW_PER_HOUR="0")
         source = use_source(env, args.source)
         started = time.monotonic()
         with Standalone(work / "airflow", env, role_like=args.role_settings) as airflow:
