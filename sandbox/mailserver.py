@@ -310,6 +310,12 @@ class DovecotServer:
         if oauth2.only:
             self._write_private(self.master_passwd_file, f"{self.master_user}:{{PLAIN}}{self.master_password}\n")
 
+    def _userdb_extra(self) -> str:
+        # A static userdb confirms a user (LMTP delivery) by a passdb lookup; OAuth-only has no passdb that
+        # can answer one (the oauth2 passdb needs a token, the deny passdb refuses), so every user exists.
+        # The relay still refuses unknown local recipients at RCPT.
+        return " allow_all_users=yes" if self.oauth_only else ""
+
     def _auth_config(self) -> str:
         """auth_mechanisms and the passdbs: passwords only (the default), or passwords and OAuth 2.0, or
         OAuth 2.0 with a master user for the harness."""
@@ -397,7 +403,7 @@ auth_failure_delay = 0
 auth_cache_size = 0
 {self._auth_config()}userdb {{
   driver = static
-  args = uid=mail gid=mail home={r / "mail"}/%Ld/%Ln
+  args = uid=mail gid=mail home={r / "mail"}/%Ld/%Ln{self._userdb_extra()}
 }}
 
 mail_location = maildir:~/Maildir
