@@ -1,7 +1,8 @@
 """
 ### Jicket reconciliation: prove that nothing was silently lost
 
-Once a day (and whenever triggered by hand) this DAG asks the `jicket` DAG for a **rescan** run: every
+Once a day (and whenever triggered by hand) this DAG asks the `jicket` DAG (with several mailboxes: every
+`jicket_<name>` DAG, side by side) for a **rescan** run: every
 mail in `JICKET_FOLDER_SUCCESS` is looked up in Jira by the marker Jicket writes into each issue and
 comment. Mails Jira lacks are reported in the run's summary and, unless `dry_run` is set, imported
 again (never confirmed, never moved). The rescan runs inside the `jicket` DAG, so it never overlaps
@@ -37,15 +38,32 @@ from airflow.sdk import Param, dag
     },
 )
 def jicket_reconcile():
-    TriggerDagRunOperator(
-        task_id="rescan_success_folder",
-        doc_md="Trigger a `jicket` run in rescan mode over the success folder and wait for its result.",
-        trigger_dag_id="jicket",
-        conf={"mode": "rescan", "dry_run": "{{ params.dry_run }}", "since": "{{ params.since }}",
-              "before": "{{ params.before }}"},
-        wait_for_completion=True,
-        poke_interval=10,
-    )
+    # Several mailboxes (JICKET_MAILBOXES_FILE / JICKET_MAILBOXES, as dags/jicket_dag.py reads them): one rescan
+    # per mailbox DAG, side by side; else the single `jicket` DAG's. Task ids keep the single DAG's name.
+    for dag_id in _jicket_dag_ids():
+        suffix = "" if dag_id == "jicket" else "_" + dag_id.removeprefix("jicket_")
+        TriggerDagRunOperator(
+            task_id=f"rescan_success_folder{suffix}",
+            doc_md=f"Trigger a `{dag_id}` run in rescan mode over the success folder and wait for its result.",
+            trigger_dag_id=dag_id,
+            conf={"mode": "rescan", "dry_run": "{{ params.dry_run }}", "since": "{{ params.since }}",
+                  "before": "{{ params.before }}"},
+            wait_for_completion=True,
+            poke_interval=10,
+        )
+
+
+def _jicket_dag_ids() -> list[str]:
+    """The import DAGs this deployment has: jicket_<name> per configured mailbox, else `jicket`."""
+    import os
+
+    if not (os.environ.get("JICKET_MAILBOXES_FILE") or os.environ.get("AIRFLOW_VAR_JICKET_MAILBOXES")
+            or os.environ.get("JICKET_MAILBOXES")):
+        return ["jicket"]
+    from jicket_ops.domain.settings import environment_lookup
+    from jicket_ops.orchestration.mailbox_config import configured_mailboxes
+
+    return [m.dag_id for m in configured_mailboxes(environment_lookup())]
 
 
 DAG = jicket_reconcile()
