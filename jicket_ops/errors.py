@@ -83,3 +83,7 @@ class OAuthError(ConfigError):
 
 class OAuthUnavailableError(JicketError):
     """The token endpoint could not be reached or failed (network, HTTP 5xx): worth a retry."""
+
+
+class HeaderInjectionError(JicketError):
+    """A header Jicket writes would carry a line break or NUL from a mail; the mail is not sent (names it)."""

@@ -284,6 +284,10 @@ class Mailbox:
         for uid, _meta, literal in self._fetch(uids, "(UID BODY.PEEK[])"):
             yield uid, literal or b""
 
+    def fetch_bodies(self, uids: Iterable[int]) -> dict[int, bytes]:
+        """The bodies (BODY.PEEK[TEXT]: everything after the header) of a few mails."""
+        return {uid: literal or b"" for uid, _meta, literal in self._fetch(uids, "(UID BODY.PEEK[TEXT])")}
+
     # -- writing -----------------------------------------------------------------------------------------
     def add_keywords(self, uids: Iterable[int], *keywords: str) -> None:
         """Store keywords, or system flags such as ``\\Seen``, on these mails (STORE +FLAGS.SILENT)."""

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from jicket_ops.domain.machine_mail import machine_signal
 from jicket_ops.domain.parsing import MailHeaders
-
-_BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
-_DAEMON_LOCALPARTS = {"mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply"}
 
 
 @dataclass(frozen=True)
@@ -26,26 +24,13 @@ class AnswerVerdict:
 
 
 def answer_verdict(headers: MailHeaders, ticket_address: str) -> AnswerVerdict:
-    """Whether a confirmation may be sent in answer to this mail, and why not."""
-    auto = (headers.auto_submitted or "").strip().lower()
-    if auto and not auto.startswith("no"):
-        return AnswerVerdict(False, f"Auto-Submitted: {auto} (RFC 3834)")
-    precedence = (headers.precedence or "").strip().lower()
-    if precedence in _BULK_PRECEDENCE:
-        return AnswerVerdict(False, f"Precedence: {precedence}")
-    if headers.list_id:
-        return AnswerVerdict(False, "mailing-list mail (List-Id)")
-    suppress = (headers.auto_response_suppress or "").lower()
-    if any(word in suppress for word in ("all", "autoreply", "oof")):
-        return AnswerVerdict(False, f"X-Auto-Response-Suppress: {headers.auto_response_suppress}")
-    if headers.return_path is not None and headers.return_path.strip() in ("<>", ""):
-        return AnswerVerdict(False, "empty return path (a bounce or other delivery report)")
+    """Whether a confirmation may be sent in answer to this mail, and why not (``machine_mail`` lists the signals)."""
+    signal = machine_signal(headers)
+    if signal is not None:
+        return AnswerVerdict(False, f"machine mail: {signal.reason}")
     sender = headers.from_address.lower()
     if not sender:
         return AnswerVerdict(False, "no sender address")
-    local = sender.split("@", 1)[0]
-    if local in _DAEMON_LOCALPARTS or local.startswith("mailer-daemon"):
-        return AnswerVerdict(False, f"sent by {sender}, a mail system address")
     if sender == ticket_address.lower():
         return AnswerVerdict(False, "sent from the helpdesk's own address")
     return AnswerVerdict(True, "a person's mail")

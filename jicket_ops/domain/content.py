@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jicket_ops.domain.attachments import extension_for, format_size, safe_filename, unique_names
+from jicket_ops.domain.html_text import flat_text, too_complex
 from jicket_ops.domain.parsing import ForwardedMail, ParsedMail, Segment
 from jicket_ops.domain.reply_text import cut_html, kept_lines
 from jicket_ops.domain.settings import DEFAULT_ATTACHMENT_MAX_BYTES, DEFAULT_REPLY_LANGUAGES
@@ -200,10 +201,13 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
                                     else BODY_LIMIT])
         notes.insert(0, f"the text is longer than Jira allows and was cut; the whole mail is attached as "
                         f"{ORIGINAL_NAME}")
+    degraded = next((why for s in mail.segments if s.kind == "html" and (why := too_complex(s.text))), None)
+    if degraded:
+        notes.insert(0, f"shown as plain text because {degraded}; the original is attached as {ORIGINAL_NAME}")
     if mail.unreadable:
         notes.insert(0, f"this mail could not be fully understood ({mail.unreadable}); "
                         f"the original is attached as {ORIGINAL_NAME}")
-    attach_raw = bool(mail.unreadable) or too_long or (cut_anything and options.attach_original)
+    attach_raw = bool(mail.unreadable or degraded) or too_long or (cut_anything and options.attach_original)
     if attach_raw and mail.raw:
         if len(mail.raw) > options.max_attachment_bytes:
             skipped.append(Skipped(ORIGINAL_NAME, len(mail.raw), "larger than the attachment limit"))
@@ -235,6 +239,8 @@ def _segment_wiki(segment: Segment, mail: ParsedMail, strip: bool, options: Cont
                 cut = True
         return plain_to_wiki(text, by_reference), cut
     if segment.kind == "html":
+        if too_complex(segment.text):
+            return plain_to_wiki(flat_text(segment.text), by_reference), False
         removed = []
 
         def prepare(soup) -> None:
@@ -264,6 +270,8 @@ def _forwarded_wiki(forwarded: ForwardedMail, image_markup) -> str:
     for segment in forwarded.segments:
         if segment.kind == "plain":
             parts.append(plain_to_wiki(segment.text))
+        elif segment.kind == "html" and too_complex(segment.text):
+            parts.append(plain_to_wiki(flat_text(segment.text)))
         elif segment.kind == "html":
             parts.append(html_to_wiki(segment.text, name_data_image=lambda ct, data: "")[0])
         elif segment.kind == "message" and segment.message is not None:

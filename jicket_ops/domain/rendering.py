@@ -19,6 +19,7 @@ import html2text
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from jicket_ops.domain.header_safety import header_address, header_message_ids, header_text, verify_headers
 from jicket_ops.domain.parsing import MailHeaders
 from jicket_ops.domain.routing import SIGNATURE_HEADER, mail_signature, sent_message_id
 from jicket_ops.domain.ticket_ids import TicketIdScheme
@@ -91,12 +92,20 @@ def _cut(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
     return balance_macros(cut) + "\n\n" + CUT_NOTE
 
 
+ENVELOPE_NAME_LIMIT = 300  # characters of the sender's name shown (the rest is in the attached original)
+ENVELOPE_CC_LIMIT = 50  # Cc addresses listed, at most
+
+
 def _envelope_lines(headers: MailHeaders) -> list[str]:
-    lines = [f"From: {headers.from_display or '(unknown sender)'}"]
+    sender = headers.from_display or "(unknown sender)"
+    if len(sender) > ENVELOPE_NAME_LIMIT + len(headers.from_address) + 3:
+        sender = f"{single_line(sender)[:ENVELOPE_NAME_LIMIT]}… <{headers.from_address}>"
+    lines = [f"From: {sender}"]
     if headers.cc:
-        lines.append(f"Cc: {', '.join(headers.cc)}")
+        more = len(headers.cc) - ENVELOPE_CC_LIMIT
+        lines.append(f"Cc: {', '.join(headers.cc[:ENVELOPE_CC_LIMIT])}" + (f" and {more} more" if more > 0 else ""))
     if headers.date:
-        lines.append(f"Date: {single_line(headers.date)}")
+        lines.append(f"Date: {single_line(headers.date)[:200]}")
     return [escape_line(single_line(line)) for line in lines]
 
 
@@ -180,25 +189,25 @@ def _html_to_text(rendered: str) -> str:
 
 
 def confirmation_mail(*, headers: MailHeaders, ids: TicketIdScheme, ticket_id: str, ticket_address: str,
-                      template: ThreadTemplate, issue_key: str | None = None, secret: bytes = b"") -> EmailMessage:
+                      template: ThreadTemplate, issue_key: str | None = None, secret: bytes = b"",
+                      max_cc: int = 10) -> EmailMessage:
     """The mail that opens the thread: to the customer and the helpdesk, CCs kept, id in the subject.
 
     ``secret`` (JICKET_MAIL_SECRET) signs its Message-ID, so the helpdesk's copy is known as Jicket's own.
+    It goes to ``confirmation_recipients``; every value taken from the mail is neutralised for the header
+    (``header_safety``), and the serialized header is checked before the mail is handed back.
     """
-    subject = single_line(headers.subject) or "(no subject)"
+    subject = header_text(headers.subject) or "(no subject)"
     variables = {
         "subject": subject,
         "ticketid": ticket_id,
         "ticket_tag": ids.tag(ticket_id),
         "prefixed_ticketid": ids.prefixed(ticket_id),
-        "sender": headers.from_display,
+        "sender": header_text(headers.from_display, 300),
         "issue_key": issue_key or "",
     }
     rendered = template.render(variables)
-    helpdesk = ticket_address.lower()
-    customer = headers.reply_to[0] if headers.reply_to else headers.from_address
-    to = _unique([customer, ticket_address])
-    cc = [addr for addr in _unique(headers.cc) if addr.lower() not in {helpdesk, customer.lower()}]
+    to, cc = confirmation_recipients(headers, ticket_address, max_cc)
     domain = ticket_address.rsplit("@", 1)[1]
 
     message = EmailMessage()
@@ -211,14 +220,36 @@ def confirmation_mail(*, headers: MailHeaders, ids: TicketIdScheme, ticket_id: s
     message["Message-ID"] = sent_message_id(ids, ticket_id, "confirm", domain)
     if secret:
         message[SIGNATURE_HEADER] = mail_signature(secret, message["Message-ID"])
-    if headers.message_id:
+    thread = header_message_ids([*headers.references, *([headers.message_id] if headers.message_id else [])])
+    if headers.message_id and thread and thread[-1] == headers.message_id:
         message["In-Reply-To"] = headers.message_id
-        message["References"] = " ".join(_unique([*headers.references, headers.message_id])[-20:])
+    if thread:
+        message["References"] = " ".join(_unique(thread)[-20:])
     message["X-Jicket-HashID"] = ticket_id
     message["Auto-Submitted"] = "auto-replied"
     message.set_content(_html_to_text(rendered))
     message.add_alternative(rendered, subtype="html")
+    verify_headers(message)
     return message
+
+
+def confirmation_recipients(headers: MailHeaders, ticket_address: str, max_cc: int) -> tuple[list[str], list[str]]:
+    """(To, Cc) of a confirmation: the customer and the helpdesk; at most ``max_cc`` of the mail's Cc.
+
+    The customer is the sender; Reply-To only when it is in the sender's own domain (a Reply-To elsewhere
+    would let anyone aim the helpdesk's answer at a third party). Addresses that cannot safely stand in a
+    header are left out.
+    """
+    helpdesk = ticket_address.lower()
+    sender = headers.from_address if header_address(headers.from_address) else ""
+    sender_domain = sender.rsplit("@", 1)[-1].lower() if sender else ""
+    reply_to = next((a for a in headers.reply_to if header_address(a)
+                     and a.rsplit("@", 1)[-1].lower() == sender_domain), "")
+    customer = reply_to or sender
+    to = _unique([a for a in (customer, ticket_address) if a])
+    taken = {a.lower() for a in to} | {helpdesk}
+    cc = [a for a in _unique(headers.cc) if header_address(a) and a.lower() not in taken][:max(0, max_cc)]
+    return to, cc
 
 
 def _unique(addresses: list[str] | tuple[str, ...]) -> list[str]:

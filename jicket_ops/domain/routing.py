@@ -27,20 +27,12 @@ import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from jicket_ops.domain.machine_mail import BULK, machine_signal
 from jicket_ops.domain.parsing import MailHeaders, ParsedMail, message_id_key
 from jicket_ops.domain.ticket_ids import TicketIdScheme
 
 MAX_THREAD_KEYS = 5  # nearest referenced mails looked up in Jira (in the batched search)
 
-_AUTO_REPLY_SUBJECT = re.compile(
-    r"^\s*(auto(matic|matische)?[ -]?(reply|response|antwort|respuesta|risposta)\b|out of (the )?office\b"
-    r"|abwesenheitsnotiz|réponse automatique|respuesta automática|risposta automatica|afwezigheidsbericht"
-    r"|autosvar\b|automaattinen vastaus|odpowiedź automatyczna)", re.IGNORECASE)
-_BOUNCE_SUBJECT = re.compile(
-    r"(undeliver(ed|able)|delivery (status notification|failure|has failed)|returned mail|mail delivery failed"
-    r"|failure notice|unzustellbar|nicht zustellbar|non remis|non recapitabile|message not delivered"
-    r"|mail system error|delivery notification)", re.IGNORECASE)
-_DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 
 
 class Route(StrEnum):
@@ -141,31 +133,14 @@ def is_own_mail(headers: MailHeaders, ticket_address: str, secret: bytes = b"") 
 
 
 def machine_mail(headers: MailHeaders) -> tuple[str, str] | None:
-    """("bounce" | "auto_reply", why) for a delivery report or an automatic reply, else None."""
-    content_type = (headers.content_type or "").lower()
-    sender = headers.from_address.lower()
-    local = sender.split("@", 1)[0]
-    subject = headers.subject or ""
-    empty_return_path = headers.return_path is not None and headers.return_path.strip() in ("<>", "")
-    if "multipart/report" in content_type and "delivery-status" in content_type:
-        return "bounce", "a delivery status report (multipart/report)"
-    if headers.x_failed_recipients:
-        return "bounce", "X-Failed-Recipients header"
-    if local in _DAEMONS or local.startswith("mailer-daemon"):
-        return "bounce", f"sent by {sender}"
-    if empty_return_path and _BOUNCE_SUBJECT.search(subject):
-        return "bounce", "empty return path and a bounce subject"
-    auto = (headers.auto_submitted or "").strip().lower()
-    if auto and not auto.startswith("no"):
-        return "auto_reply", f"Auto-Submitted: {auto}"
-    if headers.x_autoreply or headers.x_autorespond:
-        return "auto_reply", "X-Autoreply/X-Autorespond header"
-    if (headers.precedence or "").strip().lower() == "auto_reply":
-        return "auto_reply", "Precedence: auto_reply"
-    if _AUTO_REPLY_SUBJECT.search(re.sub(r"^\s*(re|aw|fwd?|wg|sv|vs)\s*:\s*", "", subject, flags=re.I)):
-        return "auto_reply", "an automatic-reply subject"
-    return None
+    """("bounce" | "auto_reply", why) for a delivery report or an automatic reply, else None.
 
+    Other machine mail (lists, newsletters, no-reply senders) is routed as any mail; it is only never answered.
+    """
+    signal = machine_signal(headers)
+    if signal is None or signal.kind == BULK:
+        return None
+    return signal.kind, signal.reason
 
 def issue_key_in(subject: str, project: str | None) -> str | None:
     """``HD-123`` when the subject names an issue of the project (``[HD-123]`` or ``HD-123``)."""

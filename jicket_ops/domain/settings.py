@@ -86,6 +86,8 @@ class Settings:
     jira_add_watchers: bool = False
     # Throughput: parallel SMTP sessions of the confirm task.
     smtp_concurrency: int = 4
+    # Cc addresses of a customer's mail that also get the confirmation, at most (the rest are not mailed).
+    confirmation_max_cc: int = 10
     # Where progress is recorded: auto (keywords where the server stores them), keywords, folders.
     imap_progress: str = "auto"
     # Fields from the mail (domain.priority): level -> Jira priority name; labels and components of new tickets.
@@ -254,6 +256,7 @@ def load_settings(lookup: Lookup, default_template: Path, *, require_template: b
                             else _number(lookup, "JICKET_JIRA_SEARCH_SETTLE", 0.0, float, 0.0, 600.0)),
         **_fidelity_settings(lookup),
         smtp_concurrency=int(_number(lookup, "JICKET_SMTP_CONCURRENCY", 4, int, 1, 16)),
+        confirmation_max_cc=int(_number(lookup, "JICKET_CONFIRMATION_MAX_CC", 10, int, 0, 100)),
         imap_progress=_choice(lookup, "JICKET_IMAP_PROGRESS", "auto", ("auto", "keywords", "folders")),
         **_mail_field_settings(lookup),
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jicket_ops.adapters.imap import Mailbox
-from jicket_ops.domain.parsing import MailHeaders
+from jicket_ops.adapters.imap import FetchedHeader, Mailbox
+from jicket_ops.domain.parsing import MailHeaders, parse_headers, with_body_digest
 from jicket_ops.domain.run_request import RunRequest
 from jicket_ops.errors import JicketError
 
@@ -36,6 +36,17 @@ class InboxMail:
     def from_dict(cls, data: dict) -> InboxMail:
         return cls(int(data["uid"]), int(data["size"]), frozenset(data["flags"]),
                    MailHeaders.from_dict(data["headers"]))
+
+
+def read_headers(mailbox: Mailbox, fetched: list[FetchedHeader]) -> dict[int, MailHeaders]:
+    """The parsed headers of fetched mails; a mail the header cannot identify also gets its body's digest
+    (one extra fetch, for such mails only), so that its mail key is its own."""
+    headers = {item.uid: parse_headers(item.header) for item in fetched}
+    weak = [uid for uid, parsed in headers.items() if parsed.needs_body_digest]
+    if weak:
+        for uid, body in mailbox.fetch_bodies(weak).items():
+            headers[uid] = with_body_digest(headers[uid], body)
+    return headers
 
 
 def stage_request(stage_input: dict) -> RunRequest:

@@ -29,7 +29,7 @@ from jicket_ops.domain.run_request import RunRequest
 from jicket_ops.domain.settings import Settings
 from jicket_ops.domain.write_plan import WriteOutcome
 from jicket_ops.errors import JicketError, MailProcessingError
-from jicket_ops.stages.common import describe, failures_for_xcom
+from jicket_ops.stages.common import describe, failures_for_xcom, read_headers
 from jicket_ops.stages.progress import Progress
 
 log = logging.getLogger("jicket")
@@ -64,7 +64,7 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
         return {"sent": [], "failed": {}}
 
     fetched = {f.uid: f for f in mailbox.fetch_headers(waiting)}
-    headers = {uid: parse_headers(item.header) for uid, item in fetched.items()}
+    headers = read_headers(mailbox, list(fetched.values()))
     ticket_of = {uid: settings.ids.new_id(uidvalidity, uid) for uid in fetched}
     known = written_issues(written, settings.folder_inbox, uidvalidity, ticket_of)
     tickets = jira.find_tickets(sorted({ticket_of[uid] for uid in fetched if uid not in known}))
@@ -101,7 +101,8 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
         try:
             message = confirmation_mail(headers=headers[uid], ids=settings.ids, ticket_id=ticket_id,
                                         ticket_address=settings.ticket_address, template=template,
-                                        issue_key=issue_key, secret=settings.mail_secret)
+                                        issue_key=issue_key, secret=settings.mail_secret,
+                                        max_cc=settings.confirmation_max_cc)
         except (JicketError, ValueError) as exc:
             failures[uid] = f"cannot build the confirmation: {exc}"
             log.error("%s: %s", name, failures[uid])

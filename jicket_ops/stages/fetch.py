@@ -18,7 +18,7 @@ from jicket_ops.domain.parsing import parse_headers
 from jicket_ops.domain.routing import is_own_mail
 from jicket_ops.domain.run_request import RunRequest
 from jicket_ops.domain.settings import Settings
-from jicket_ops.stages.common import InboxMail, describe
+from jicket_ops.stages.common import InboxMail, describe, read_headers
 from jicket_ops.stages.progress import Progress
 
 log = logging.getLogger("jicket")
@@ -49,13 +49,12 @@ def fetch(settings: Settings, mailbox: Mailbox, request: RunRequest | None = Non
         return {"folder": folder, "uidvalidity": uidvalidity, "progress": progress.mode.value,
                 "mails": [m.as_dict() for m in mails], "request": request.as_dict(), "rescan": report}
     mails = []
-    for fetched in mailbox.fetch_headers(waiting):
-        if not request.wants(fetched.received):
-            continue
-        if len(mails) == limit:
-            log.info("more mails wait in %s; this run takes the oldest %d", folder, limit)
-            break
-        headers = parse_headers(fetched.header)
+    wanted = [item for item in mailbox.fetch_headers(waiting) if request.wants(item.received)]
+    if len(wanted) > limit:
+        log.info("more mails wait in %s; this run takes the oldest %d", folder, limit)
+    parsed = read_headers(mailbox, wanted[:limit])
+    for fetched in wanted[:limit]:
+        headers = parsed[fetched.uid]
         mails.append(InboxMail(fetched.uid, fetched.size, fetched.flags, headers))
         log.info("fetched %s from=%s subject=%r size=%d", describe(fetched.uid, headers), headers.from_address,
                  headers.subject[:200], fetched.size)

@@ -7,8 +7,6 @@ keeps them, and otherwise uses system flags, folders and the failure reports in 
 from __future__ import annotations
 
 import logging
-from email.message import EmailMessage
-from email.utils import format_datetime, localtime
 
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.imap_names import quote
@@ -24,8 +22,7 @@ from jicket_ops.domain.keywords import (
 )
 from jicket_ops.domain.parsing import MailHeaders
 from jicket_ops.domain.progress_mode import ProgressMode, choose_mode
-from jicket_ops.domain.quarantine_report import quarantine_report
-from jicket_ops.domain.rendering import single_line
+from jicket_ops.domain.quarantine_report import FAILURE_HEADER, failure_report, quarantine_report
 from jicket_ops.domain.settings import Settings
 from jicket_ops.stages.common import describe
 
@@ -33,7 +30,6 @@ log = logging.getLogger("jicket")
 
 SEEN = "\\Seen"
 ANSWERED = "\\Answered"
-FAILURE_HEADER = "X-Jicket-Failed"  # on a failure report in folders mode: the mail key of the failed mail
 
 
 class Progress:
@@ -155,21 +151,8 @@ class Progress:
         if headers is None:
             return  # nothing to count it by; the mail is retried until it succeeds or a person moves it
         self.mailbox.ensure_folder(self.settings.folder_quarantine)
-        self.mailbox.append(self.settings.folder_quarantine, failure_report(self.settings, uid, count, headers, reason),
-                            SEEN)
+        report = failure_report(uid=uid, mail_name=describe(uid, headers), count=count,
+                                limit=self.settings.poison_after, ticket_address=self.settings.ticket_address,
+                                headers=headers, reason=reason)
+        self.mailbox.append(self.settings.folder_quarantine, report, SEEN)
         self.mailbox.select(folder)
-
-
-def failure_report(settings: Settings, uid: int, count: int, headers: MailHeaders, reason: str) -> bytes:
-    """A failed attempt, filed in the quarantine folder in folders mode: it counts towards JICKET_POISON_AFTER."""
-    report = EmailMessage()
-    report["From"] = settings.ticket_address
-    report["To"] = settings.ticket_address
-    report["Subject"] = (f"Jicket: attempt {count} of {settings.poison_after} failed: "
-                         f"{single_line(headers.subject)[:120]}")
-    report["Date"] = format_datetime(localtime())
-    report["Auto-Submitted"] = "auto-generated"
-    report[FAILURE_HEADER] = headers.mail_key()
-    report.set_content(f"Jicket could not handle a mail ({describe(uid, headers)}) in this run; it stays in the "
-                       f"inbox and is tried again.\n\nReason: {single_line(reason)}\n")
-    return bytes(report)
