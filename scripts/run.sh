@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the jicket DAG once on Airflow's embedded default (SQLite metadata DB under var/airflow).
+# Runs the jicket DAG once on Airflow's embedded default (SQLite metadata DB under var/airflow), after installing
+# whatever is missing on this machine (scripts/setup.sh).
 # With no real servers configured (no AIRFLOW_CONN_JICKET_IMAP and no JICKET_IMAP_HOST) it first starts the
 # local sandbox stack (Dovecot, SMTP relay, Jira stand-in), seeds a sample mail, and afterwards shows the Jira
 # issue it became and the confirmation the customer got.
@@ -7,6 +8,7 @@
 #   bash scripts/run.sh --serve    airflow standalone: scheduler + UI on :8080, the DAG runs on its schedule
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup.sh  # installs what is missing (system packages, the venv); quick when nothing is
 ROOT="$(pwd)"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/var/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
