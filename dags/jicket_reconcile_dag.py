@@ -1,22 +1,29 @@
 """
 ### Jicket reconciliation: prove that nothing was silently lost
 
-Once a day (and whenever triggered by hand) this DAG asks the `jicket` DAG (with several mailboxes: every
-`jicket_<name>` DAG, side by side) for a **rescan** run: every
+Once a day (and whenever triggered by hand) this DAG asks the `jicket` DAG for a **rescan** run: every
 mail in `JICKET_FOLDER_SUCCESS` is looked up in Jira by the marker Jicket writes into each issue and
-comment. Mails Jira lacks are reported in the run's summary and, unless `dry_run` is set, imported
-again (never confirmed, never moved). The rescan runs inside the `jicket` DAG, so it never overlaps
-an import run (`max_active_runs=1`).
+comment, the whole folder in batches of `JICKET_MAX_MAILS_PER_RUN`. Mails Jira lacks are reported in the
+run's summary and, unless `dry_run` is set, imported again (never confirmed, never moved). The rescan runs
+inside the `jicket` DAG, so it never overlaps an import run (`max_active_runs=1`).
 
-Params: `dry_run` (report only), `since` / `before` (limit to mails received in that range).
+A rescan run imports at most `JICKET_MAX_MAILS_PER_RUN` missing mails. When more are missing, its summary says
+where it stopped, and this DAG asks for another rescan (up to `rounds` in all); each round finds the mails
+the last one imported present and goes on past them, until the folder is done.
+
+Params: `dry_run` (report only; one round), `since` / `before` (limit to mails received in that range).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Param, dag
+from airflow.sdk import Param, dag, task
+
+ROUNDS = 10  # rescan runs at most per reconciliation: 10 x JICKET_MAX_MAILS_PER_RUN lost mails a day
+IMPORT_DAG = "jicket"
 
 
 @dag(
@@ -38,32 +45,37 @@ from airflow.sdk import Param, dag
     },
 )
 def jicket_reconcile():
-    # Several mailboxes (JICKET_MAILBOXES_FILE / JICKET_MAILBOXES, as dags/jicket_dag.py reads them): one rescan
-    # per mailbox DAG, side by side; else the single `jicket` DAG's. Task ids keep the single DAG's name.
-    for dag_id in _jicket_dag_ids():
-        suffix = "" if dag_id == "jicket" else "_" + dag_id.removeprefix("jicket_")
-        TriggerDagRunOperator(
-            task_id=f"rescan_success_folder{suffix}",
-            doc_md=f"Trigger a `{dag_id}` run in rescan mode over the success folder and wait for its result.",
-            trigger_dag_id=dag_id,
+    previous = None
+    for round_ in range(1, ROUNDS + 1):
+        rescan = TriggerDagRunOperator(
+            task_id=f"rescan_{round_}",
+            doc_md="Trigger a `jicket` run in rescan mode over the success folder and wait for its result.",
+            trigger_dag_id=IMPORT_DAG,
             conf={"mode": "rescan", "dry_run": "{{ params.dry_run }}", "since": "{{ params.since }}",
                   "before": "{{ params.before }}"},
             wait_for_completion=True,
-            poke_interval=10,
+            poke_interval=5,
         )
+        if previous is not None:
+            previous >> rescan
+        if round_ < ROUNDS:
+            previous = rescan >> more_to_do.override(task_id=f"more_after_{round_}")(rescan.task_id)
 
 
-def _jicket_dag_ids() -> list[str]:
-    """The import DAGs this deployment has: jicket_<name> per configured mailbox, else `jicket`."""
-    import os
+@task.short_circuit
+def more_to_do(rescan_task_id: str) -> bool:
+    """Whether the rescan just finished stopped before the end of the folder (then the next round runs)."""
+    from airflow.sdk import get_current_context
 
-    if not (os.environ.get("JICKET_MAILBOXES_FILE") or os.environ.get("AIRFLOW_VAR_JICKET_MAILBOXES")
-            or os.environ.get("JICKET_MAILBOXES")):
-        return ["jicket"]
-    from jicket_ops.domain.settings import environment_lookup
-    from jicket_ops.orchestration.mailbox_config import configured_mailboxes
-
-    return [m.dag_id for m in configured_mailboxes(environment_lookup())]
+    context = get_current_context()
+    ti = context["ti"]
+    run_id = ti.xcom_pull(task_ids=rescan_task_id, key="trigger_run_id")
+    summary = ti.xcom_pull(task_ids="summarize", dag_id=IMPORT_DAG, run_id=run_id) if run_id else None
+    rescan = (summary or {}).get("rescan") or {}
+    logging.getLogger("jicket").info("rescan run %s: %s", run_id, rescan or "no rescan report")
+    if context["params"].get("dry_run"):
+        return False  # a dry run imports nothing: another round would find the same mails missing
+    return bool(rescan) and not rescan.get("complete", True)
 
 
 DAG = jicket_reconcile()
