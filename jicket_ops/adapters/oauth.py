@@ -207,3 +207,9 @@ def token_source(conn_id: str, extra: dict, login: str | None = None) -> TokenSo
         if source is None:
             source = _SOURCES[key] = TokenSource(conn_id, extra, login)
         return source
+
+
+def forget_tokens() -> None:
+    """Drop every TokenSource of this process, so the next login fetches a new token (as a new worker would)."""
+    with _SOURCES_LOCK:
+        _SOURCES.clear()
