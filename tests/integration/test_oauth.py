@@ -78,6 +78,7 @@ def run_dag(dag, conf: dict | None = None):
 
 
 def task_states(dagrun) -> dict[str, str]:
+    """{task_id: state} of a finished run."""
     return {ti.task_id: str(ti.state) for ti in dagrun.get_task_instances()}
 
 
@@ -216,6 +217,7 @@ def test_event_mode_idle_trigger_logs_in_with_oauth_and_renews_on_reconnect(poin
 
 
 async def until(predicate, timeout: float = 10.0) -> None:
+    """Wait (on the event loop) until ``predicate()`` holds; TimeoutError after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
