@@ -101,7 +101,7 @@ def _run_stage(name: str, body, mailbox: str | None = None):
     errors fail at once."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jicket_ops.errors import ConfigError
+    from jicket_ops.errors import ConfigError, MailProcessingError
     from jicket_ops.orchestration.runtime import task_request, task_settings
 
     try:
@@ -109,6 +109,10 @@ def _run_stage(name: str, body, mailbox: str | None = None):
         return body(settings, task_request(settings))
     except ConfigError as exc:
         raise AirflowFailException(f"{name}: configuration error: {exc}") from exc
+    except MailProcessingError as exc:
+        if exc.partial is not None:  # what the stage did with the other mails, for the tasks after it
+            get_current_context()["ti"].xcom_push(key="return_value", value=exc.partial)
+        raise
 
 
 def _final_attempt() -> bool:

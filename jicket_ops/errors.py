@@ -60,9 +60,10 @@ class MailDeliveryError(JicketError):
 class MailProcessingError(JicketError):
     """Some mails of a batch failed; the others were processed. Lists every failed mail."""
 
-    def __init__(self, stage: str, failures: dict[int, str]) -> None:
+    def __init__(self, stage: str, failures: dict[int, str], partial: dict | None = None) -> None:
         self.stage = stage
         self.failures = failures  # uid -> why
+        self.partial = partial  # what the stage did with the other mails (its XCom value, had it succeeded)
         lines = "; ".join(f"uid={uid}: {why}" for uid, why in sorted(failures.items()))
         super().__init__(f"{stage}: {len(failures)} mail(s) failed and stay in the inbox for the next run: {lines}")
 

@@ -297,6 +297,11 @@ class Mailbox:
         for uid_set in uid_sets(uids):
             self._uid("STORE", uid_set, "+FLAGS.SILENT", f"({' '.join(keywords)})")
 
+    def remove_keywords(self, uids: Iterable[int], *keywords: str) -> None:
+        """Remove keywords from these mails (STORE -FLAGS.SILENT)."""
+        for uid_set in uid_sets(uids):
+            self._uid("STORE", uid_set, "-FLAGS.SILENT", f"({' '.join(keywords)})")
+
     def ensure_folder(self, folder: str) -> None:
         """Create a folder Jicket owns (the quarantine) if it does not exist yet."""
         typ, data = self.client.list('""', encode_folder(folder))

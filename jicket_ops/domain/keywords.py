@@ -10,6 +10,9 @@ a re-run, a wiped metadata DB and a move to another folder:
 - ``$JicketFiltered``: a filter rule dropped it.
 - ``$JicketQuarantine``: the move task takes it to the quarantine folder.
 - ``$JicketFailed1``, ``2`` ...: runs in which handling the mail failed for good (poison-mail count).
+- ``$JicketTrying``: its batch is being written; still there next time, the process died meanwhile (a suspect).
+- ``$JicketTryingAlone``: it is being written on its own; still there next time, it killed the process:
+  it is not written again (remove the keyword to have it tried once more), and fails until quarantined.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ DONE = "$JicketDone"
 FILTERED = "$JicketFiltered"
 QUARANTINE = "$JicketQuarantine"
 FAILED_PREFIX = "$JicketFailed"
-KEYWORDS = (CREATING, IMPORTED, CONFIRMING, DONE, FILTERED, QUARANTINE)
+TRYING = "$JicketTrying"
+TRYING_ALONE = "$JicketTryingAlone"
+KEYWORDS = (CREATING, IMPORTED, CONFIRMING, DONE, FILTERED, QUARANTINE, TRYING, TRYING_ALONE)
 
 
 def failed_keyword(count: int) -> str:

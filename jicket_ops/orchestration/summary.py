@@ -41,7 +41,8 @@ def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> di
         "confirmations": len(confirmed.get("sent") or []),
         "moved": len(moved.get("moved") or []),
         "quarantined": len(moved.get("quarantined") or []),
-        "tickets": sorted({r["issue_key"] for r in results if r["issue_key"]}),
+        "tickets": sorted({r["issue_key"] for r in results if r["issue_key"]}
+                          | set(rescan.get("present_issues") or [])),
         "ticket_ids": sorted({r["ticket_id"] for r in results if r.get("ticket_id")}),
         "failed_stages": sorted(stage for stage, state in states.items() if state in FAILED_STATES),
     }

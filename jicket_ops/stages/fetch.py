@@ -76,12 +76,14 @@ def rescan_missing(settings: Settings, mailbox: Mailbox, jira: JiraWriter, uids:
 
     The report: ``total`` mails in the folder matching the search, ``checked`` of them (in UID order),
     ``present`` in Jira, ``skipped`` (outside the time range, filtered, Jicket's own), ``missing`` found,
-    ``complete`` (every mail checked) and ``next_uid`` (where the next rescan goes on, when not complete).
+    ``complete`` (every mail checked), ``next_uid`` (where the next rescan goes on, when not complete) and
+    ``present_issues``, the keys of the issues holding the present mails (at most ``limit`` of them).
     """
     filters = settings.load_filters()
     report = {"total": len(uids), "checked": 0, "present": 0, "skipped": 0, "missing": 0, "batches": 0,
               "complete": True, "next_uid": None}
     missing: list[InboxMail] = []
+    issues: list[str] = []
     for start in range(0, len(uids), limit):
         batch = uids[start:start + limit]
         report["batches"] += 1
@@ -108,8 +110,13 @@ def rescan_missing(settings: Settings, mailbox: Mailbox, jira: JiraWriter, uids:
         report["checked"] += len(done)
         report["skipped"] += len(done - kept)
         report["present"] += sum(1 for m in candidates if m.uid in done and m.headers.mail_key() in present)
+        for mail in candidates:  # the issues found, for the summary; at most one batch's worth (bounded XCom)
+            issue = present.get(mail.headers.mail_key())
+            if mail.uid in done and issue and issue not in issues and len(issues) < limit:
+                issues.append(issue)
         if stop_uid is not None:
             report["complete"], report["next_uid"] = False, stop_uid
             break
     report["missing"] = len(missing)
+    report["present_issues"] = issues
     return missing, report

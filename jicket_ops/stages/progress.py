@@ -17,6 +17,8 @@ from jicket_ops.domain.keywords import (
     FILTERED,
     IMPORTED,
     QUARANTINE,
+    TRYING,
+    TRYING_ALONE,
     failed_keyword,
     failure_count,
 )
@@ -73,7 +75,25 @@ class Progress:
         """Whether an earlier attempt may have sent this mail's confirmation (then look for our copy)."""
         return (CONFIRMING if self.keywords else ANSWERED) in flags
 
+    def killed_by(self, flags: frozenset[str]) -> bool:
+        """Whether a mail written on its own was still being written when its process died: it killed it."""
+        return self.keywords and TRYING_ALONE in flags
+
+    def suspect(self, flags: frozenset[str]) -> bool:
+        """Whether a mail's batch was being written when its process died (one of them may have killed it)."""
+        return self.keywords and TRYING in flags
+
     # -- what the stages record ------------------------------------------------------------------------------
+    def trying(self, uids: list[int], alone: bool = False) -> None:
+        """Record, before a mail is touched, that it is being written: a process killed meanwhile (out of
+        memory, SIGKILL) leaves the mark, and the next attempt counts it (only keyword mode can)."""
+        if self.keywords and uids:
+            self.mailbox.add_keywords(uids, TRYING_ALONE if alone else TRYING)
+
+    def tried(self, uids: list[int]) -> None:
+        if self.keywords and uids:
+            self.mailbox.remove_keywords(uids, TRYING, TRYING_ALONE)
+
     def filtered(self, uids: list[int]) -> None:
         if self.keywords:
             self.mailbox.add_keywords(uids, FILTERED, DONE)

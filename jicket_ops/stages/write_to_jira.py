@@ -87,9 +87,17 @@ def write_to_jira(settings: Settings, mailbox: Mailbox, jira: JiraWriter, routed
         creating = [uid for uid in pending if plans_create(decisions[uid], tickets, mail_keys[uid], policy)]
         progress.creating(creating)  # "a create may have reached Jira", for the next attempt
 
+    # A mail that killed the process writing it alone is not written again: it fails (counted once per run, on
+    # the task's final attempt) until it is quarantined. The mails of a batch that was being written when a
+    # process died are written one at a time, to find the one that killed it.
+    killed = {uid: "the process writing this mail on its own died (killed, or out of memory)"
+              for uid in pending if progress.killed_by(flags[uid])}
+    pending = [uid for uid in pending if uid not in killed]
+    suspects = [uid for uid in pending if progress.suspect(flags[uid])]
     failures: dict[int, str] = {}
     try:
-        _write_all(settings, mailbox, jira, pending, decisions, tickets, sizes, results, failures)
+        _write_all(settings, mailbox, jira, pending, suspects, decisions, tickets, sizes, progress, results,
+                   failures)
     finally:
         # Record progress even when a later mail failed; replies need nothing more.
         progress.written([r.uid for r in results if r.action.opened_ticket],
@@ -98,12 +106,14 @@ def write_to_jira(settings: Settings, mailbox: Mailbox, jira: JiraWriter, routed
             for uid, reason in limited.items():
                 progress.quarantine(routed["folder"], uid, headers.get(uid), reason)
             if final_attempt:
-                progress.record_failures(routed["folder"], failures, flags, headers)
-    if failures:
-        raise MailProcessingError("write_to_jira", failures)
-    return {"results": [r.as_dict() for r in results], "failed": {}, "jira_requests": jira.requests,
-            "rate_limited": sorted(limited), "request": request.as_dict(),
-            "folder": routed["folder"], "uidvalidity": routed["uidvalidity"]}
+                progress.record_failures(routed["folder"], {**failures, **killed}, flags, headers)
+    summary = {"results": [r.as_dict() for r in results], "failed": failures_for_xcom({**failures, **killed}),
+               "jira_requests": jira.requests, "rate_limited": sorted(limited), "request": request.as_dict(),
+               "folder": routed["folder"], "uidvalidity": routed["uidvalidity"]}
+    if failures or killed:
+        # The other mails' results still go to confirm and move (folders mode works from them).
+        raise MailProcessingError("write_to_jira", {**failures, **killed}, partial=summary)
+    return summary
 
 
 def lookup_tickets(jira: JiraWriter, decisions: list[RouteDecision]) -> TicketLookup:
@@ -208,12 +218,14 @@ def _over_rate_limit(settings: Settings, jira: JiraWriter, pending: list[int], d
 
 
 # -- writing the mails ---------------------------------------------------------------------------------------
-def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: list[int],
+def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: list[int], suspects: list[int],
                decisions: dict[int, RouteDecision], tickets: TicketLookup, sizes: dict[int, int],
-               results: list[WriteResult], failures: dict[int, str]) -> None:
+               progress: Progress, results: list[WriteResult], failures: dict[int, str]) -> None:
     """Fetch the bodies a batch at a time and write the mails over JICKET_JIRA_CONCURRENCY threads.
 
-    Whatever goes wrong with one mail is recorded against that mail; the others are written.
+    Whatever goes wrong with one mail is recorded against that mail; the others are written. Each batch is
+    marked as being written before its bodies are fetched, and the mark is cleared once it is written;
+    ``suspects`` (mails whose batch was being written when a process died) are written first, one at a time.
     """
     big_mail = threading.Lock()
 
@@ -239,21 +251,30 @@ def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: 
                      settings.ids.prefixed(result.ticket_id))
 
     with ThreadPoolExecutor(max_workers=settings.jira_concurrency, thread_name_prefix="jira") as pool:
+        for uid in suspects:
+            progress.trying([uid], alone=True)
+            bodies = dict(mailbox.fetch_raw([uid]))
+            collect([uid], {uid: pool.submit(write, uid, bodies[uid])} if uid in bodies else {})
+            progress.tried([uid])
         in_flight: tuple[list[int], dict[int, Future]] | None = None
-        for batch in body_batches(pending, sizes):
+        for batch in body_batches([uid for uid in pending if uid not in suspects], sizes):
             # Fetch this batch while the previous one is being written, then collect the previous one;
             # unless that holds a big mail: parsing it takes several times its size, fetch nothing beside.
             if in_flight is not None and any(sizes.get(uid, 0) > BIG_MAIL_BYTES for uid in in_flight[0]):
                 collect(*in_flight)
+                progress.tried(in_flight[0])
                 in_flight = None
+            progress.trying(batch)
             bodies = dict(mailbox.fetch_raw(batch))
             futures = {uid: pool.submit(write, uid, bodies[uid]) for uid in batch if uid in bodies}
             del bodies
             if in_flight is not None:
                 collect(*in_flight)
+                progress.tried(in_flight[0])
             in_flight = (batch, futures)
         if in_flight is not None:
             collect(*in_flight)
+            progress.tried(in_flight[0])
 
 
 def body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:

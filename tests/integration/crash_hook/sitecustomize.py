@@ -4,6 +4,9 @@
 The process then SIGKILLs itself right after the N-th call of that method returned (the server has
 acted, Jicket has not yet recorded it), or, with ``during``, 0.2 s into the N-th call (while the request
 is in flight). SIGKILL: no ``finally``, no exception handler, no Airflow bookkeeping runs.
+
+JICKET_TEST_KILL_ON_MAIL=TEXT instead kills the process when Jicket parses a mail whose bytes contain TEXT
+(a mail that kills its worker, as one that exhausts memory would).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 import threading
 
 SPEC = os.environ.get("JICKET_TEST_KILL_AT", "")
+KILL_ON_MAIL = os.environ.get("JICKET_TEST_KILL_ON_MAIL", "").encode()
 
 
 def _die() -> None:
@@ -24,7 +28,21 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _patch_parser(module) -> None:
+    real = module.parse_mail
+
+    def parse_mail(raw: bytes):
+        if KILL_ON_MAIL in raw:
+            _die()
+        return real(raw)
+
+    module.parse_mail = parse_mail
+
+
 def _patch(module) -> None:
+    if KILL_ON_MAIL:
+        _patch_parser(module)
+        return
     _, target, nth, *mode = SPEC.split(":")
     cls_name, method_name = target.split(".")
     cls = getattr(module, cls_name)
@@ -67,5 +85,8 @@ class _PatchAfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-if SPEC:
+if KILL_ON_MAIL:
+    SPEC = f"mail containing {KILL_ON_MAIL!r}"
+    sys.meta_path.insert(0, _PatchAfterImport("jicket_ops.domain.parsing"))
+elif SPEC:
     sys.meta_path.insert(0, _PatchAfterImport(SPEC.split(":")[0]))
