@@ -26,15 +26,17 @@ def test_no_limit_hit_keeps_the_line_as_it_was():
 
 def test_a_rescan_counts_present_mails_as_fetched_and_says_how_far_it_got():
     report = {"total": 12, "checked": 12, "present": 9, "missing": 3, "skipped": 0, "batches": 3,
-              "complete": True, "next_uid": None}
+              "complete": True, "next_uid": None, "present_issues": ["HD-9"]}
     outputs = {"fetch": {"folder": "jicket", "mails": [{"uid": 1}, {"uid": 2}, {"uid": 3}], "rescan": report,
                          "request": {"mode": "rescan"}},
                "write_to_jira": {"results": [{"uid": n, "action": "created", "ticket_id": str(n), "issue_key": ""}
                                              for n in (1, 2, 3)]}}
     summary = build_summary(outputs, STATES_OK)
     assert (summary["fetched"], summary["already_in_jira"], summary["new"]) == (12, 9, 3)
+    assert summary["tickets"] == ["HD-9"], "the issues found present are named too"
     assert summary_line(summary).endswith(
-        "; rescan checked 12 of 12 mail(s) in jicket (3 batch(es)): 9 in Jira, 3 missing, 0 skipped, complete")
+        "; rescan checked 12 of 12 mail(s) in jicket (3 batch(es)): 9 in Jira, 3 missing, 0 skipped, complete"
+        "; issues HD-9")
     partial = {**report, "checked": 7, "complete": False, "next_uid": 8}
     summary = build_summary({**outputs, "fetch": {**outputs["fetch"], "rescan": partial}}, STATES_OK)
     assert "checked 7 of 12" in summary_line(summary) and "the next rescan goes on at UID 8" in summary_line(summary)
