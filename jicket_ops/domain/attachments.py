@@ -36,6 +36,8 @@ def extension_for(content_type: str) -> str:
 def safe_filename(name: str | None, content_type: str, index: int) -> str:
     """A Jira- and markup-safe version of the name the sender gave (or one made from the type)."""
     text = unicodedata.normalize("NFC", name or "")
+    # Invisible and direction-changing characters (RLO makes "invoice\u202egnp.exe" read as "...exe.png").
+    text = "".join("_" if unicodedata.category(ch) in ("Cf", "Co", "Cn") else ch for ch in text)
     text = "".join(_REPLACE.get(ch, ch) for ch in text)
     text = _FORBIDDEN.sub("_", text)
     text = re.sub(r"\s+", " ", text).strip(" ._")

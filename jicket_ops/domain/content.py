@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from jicket_ops.domain.attachments import extension_for, format_size, safe_filename, unique_names
 from jicket_ops.domain.html_text import flat_text, too_complex
+from jicket_ops.domain.limits import BODY_LIMIT, ENVELOPE_CC_LIMIT
 from jicket_ops.domain.parsing import ForwardedMail, ParsedMail, Segment
 from jicket_ops.domain.reply_text import cut_html, kept_lines
 from jicket_ops.domain.settings import DEFAULT_ATTACHMENT_MAX_BYTES, DEFAULT_REPLY_LANGUAGES
@@ -29,7 +30,6 @@ from jicket_ops.domain.wiki_markup import (
 if TYPE_CHECKING:
     from jicket_ops.domain.settings import Settings
 
-BODY_LIMIT = 28_000  # characters of a mail's text in Jira (32,767 per field, less envelope, list and notes)
 MAX_ATTACHMENTS = 60  # files per mail uploaded at most; the rest stay in the attached original
 MAX_NOTES = 12
 ORIGINAL_NAME = "original-message.eml"
@@ -204,6 +204,11 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
     degraded = next((why for s in mail.segments if s.kind == "html" and (why := too_complex(s.text))), None)
     if degraded:
         notes.insert(0, f"shown as plain text because {degraded}; the original is attached as {ORIGINAL_NAME}")
+    losses = _header_losses(mail)
+    if losses:
+        notes.insert(0, f"part of the header is not shown ({'; '.join(losses)[:300]}); the original is attached as "
+                        f"{ORIGINAL_NAME}")
+        degraded = degraded or losses[0]
     if mail.unreadable:
         notes.insert(0, f"this mail could not be fully understood ({mail.unreadable}); "
                         f"the original is attached as {ORIGINAL_NAME}")
@@ -225,6 +230,16 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
         notes.append(f"mail defect: {defect}")
     return MailContent(body=body, uploads=tuple(uploads), skipped=tuple(skipped), notes=tuple(dict.fromkeys(notes)),
                        quotes_cut=cut_anything, kind=kind if kind in KINDS else "mail")
+
+
+def _header_losses(mail: ParsedMail) -> list[str]:
+    """What the issue cannot show of the mail's header: then the original goes along."""
+    losses = [d for d in dict.fromkeys((*mail.headers.defects, *mail.defects)) if "cut" in d]
+    if not mail.headers.from_address:
+        losses.append("no sender address could be read")
+    if len(mail.headers.cc) > ENVELOPE_CC_LIMIT:
+        losses.append(f"{len(mail.headers.cc):,} Cc addresses, of which {ENVELOPE_CC_LIMIT} are listed")
+    return losses
 
 
 def _segment_wiki(segment: Segment, mail: ParsedMail, strip: bool, options: ContentOptions, by_reference,

@@ -40,6 +40,7 @@ ROUTING_HEADERS = (
 )
 MAX_SUBJECT = 1000   # longer subjects are cut (Jira's summary holds 255 characters anyway)
 MAX_HEADER_VALUE = 4000
+MAX_HEADER_FIELDS = 1000  # more header fields than this make the mail degraded (the raw mail goes along)
 MAX_DEPTH = 200     # MIME nesting (and forwarded-in-forwarded mails) deeper than this is not descended
 MAX_PARTS = 500      # parts per mail read at most
 _MSGID = re.compile(r"<[^<>\s]{1,500}>")
@@ -795,6 +796,8 @@ def parse_mail(raw: bytes) -> ParsedMail:
                            with_body_digest(parse_headers(raw[:_header_end(raw)]), raw[_body_start(raw):]))
     for defect in getattr(message, "defects", []):
         defects.append(f"MIME: {type(defect).__name__}")
+    if len(message) > MAX_HEADER_FIELDS:
+        defects.append(f"a header of {len(message):,} fields: only the usual ones were read, the rest cut")
     walker = _Walker(defects)
     try:
         segments = walker.walk(message)

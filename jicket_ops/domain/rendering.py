@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -20,15 +21,13 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedErro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from jicket_ops.domain.header_safety import header_address, header_message_ids, header_text, verify_headers
+from jicket_ops.domain.limits import ENVELOPE_CC_LIMIT, ENVELOPE_NAME_LIMIT, SUMMARY_LIMIT, TEXT_LIMIT
 from jicket_ops.domain.parsing import MailHeaders
 from jicket_ops.domain.routing import SIGNATURE_HEADER, mail_signature, sent_message_id
 from jicket_ops.domain.ticket_ids import TicketIdScheme
 from jicket_ops.domain.wiki_markup import balance_macros, escape_line
 from jicket_ops.errors import TemplateError
 
-SUMMARY_LIMIT = 255  # Jira's limit for the summary field
-TEXT_LIMIT = 32_000  # a whole description or comment stays under Jira's 32,767 characters per text field
-DESCRIPTION_LIMIT = 30_000  # the mail's own text, at most (kept for callers that cut before rendering)
 ATTACHMENT_LIST = "_Jicket attachments:_"
 CUT_NOTE = "_[... cut: the text is longer than Jira allows ...]_"
 _LEGACY_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -45,8 +44,10 @@ KIND_LINES = {
 
 
 def single_line(text: str) -> str:
-    """Text safe for a one-line field: no CR/LF (header injection) and no control characters."""
-    return _CONTROL.sub("", _LINEBREAKS.sub(" ", text or "")).strip()
+    """Text safe for a one-line field: no CR/LF (header injection), no control characters, and no invisible or
+    direction-changing characters (a right-to-left override would make the summary read otherwise)."""
+    text = _CONTROL.sub("", _LINEBREAKS.sub(" ", text or ""))
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
 
 
 def mail_marker(mail_key: str) -> str:
@@ -83,17 +84,13 @@ def issue_summary(ids: TicketIdScheme, ticket_id: str, subject: str) -> str:
     return summary
 
 
-def _cut(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
+def _cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[:max(0, limit - len(CUT_NOTE) - 64)]  # room for the note and closing macros
     if "\n" in cut[-2000:]:
         cut = cut[: cut.rindex("\n")]
     return balance_macros(cut) + "\n\n" + CUT_NOTE
-
-
-ENVELOPE_NAME_LIMIT = 300  # characters of the sender's name shown (the rest is in the attached original)
-ENVELOPE_CC_LIMIT = 50  # Cc addresses listed, at most
 
 
 def _envelope_lines(headers: MailHeaders) -> list[str]:

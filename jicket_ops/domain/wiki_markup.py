@@ -91,7 +91,10 @@ def escape_line(line: str) -> str:
             url = url[:-1]
         if len(url) < 8:
             continue
-        pieces.append(_escape_plain(line[pos:match.start()], pos == 0, counts))
+        before = _escape_plain(line[pos:match.start()], pos == 0, counts)
+        if before.endswith("!") and not before.endswith("\\!"):
+            before = before[:-1] + "\\!"  # ``!URL!`` would show a remote image (a tracking pixel)
+        pieces.append(before)
         pieces.append(_escape_url(url))
         pos = match.start() + len(url)
     pieces.append(_escape_plain(line[pos:], pos == 0, counts))
@@ -283,6 +286,9 @@ class _Converter:
     def pre(self, tag: Tag) -> str:
         text = tag.get_text().replace("\r\n", "\n").strip("\n")
         text = text.replace("{noformat}", "{ noformat}")
+        # Shown verbatim, so no backslash: a zero-width space keeps a sender's "{anchor:jicket-mail-...}" from
+        # reading as the marker Jicket writes (and recognises its own writes by).
+        text = text.replace("{anchor", "{" + ZWSP + "anchor")
         return "{noformat}\n" + text + "\n{noformat}" if text.strip() else ""
 
     def list_block(self, tag: Tag, ctx: _Context) -> list[str]:
