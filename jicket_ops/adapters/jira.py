@@ -19,6 +19,7 @@ from atlassian import Jira
 from jicket_ops.adapters.tls import truthy
 from jicket_ops.domain.attachments import MultipartBody
 from jicket_ops.domain.rendering import mail_marker, markers_in
+from jicket_ops.domain.sender_key import sender_token, sender_tokens_in
 from jicket_ops.domain.ticket_ids import TicketIdScheme
 from jicket_ops.domain.tickets import Ticket, TicketLookup, Transition
 from jicket_ops.errors import ConfigError, JiraError
@@ -278,25 +279,27 @@ class JiraWriter:
         return found
 
     def count_recent_tickets(self, senders: list[str], minutes: int = 60) -> dict[str, int]:
-        """New tickets each sender opened in the last ``minutes`` (from the From line Jicket writes)."""
-        wanted = sorted({s.lower() for s in senders if s})
+        """New tickets each sender (a normalised sender key) opened in the last ``minutes``, found by the
+        sender marker in their descriptions (an exact token, whatever the address holds)."""
+        wanted = sorted(set(senders))
+        tokens = {sender_token(sender): sender for sender in wanted}
         counts = dict.fromkeys(wanted, 0)
         client = self._client()
 
         def search(chunk: list[str]) -> list[dict]:
-            terms = " OR ".join(f"description ~ {jql_string(chr(34) + sender + chr(34))}" for sender in chunk)
+            terms = " OR ".join(f"description ~ {jql_string(token)}" for token in chunk)
             jql = (f"project = {jql_string(self.project)} AND created >= \"-{int(minutes)}m\" AND ({terms}) "
                    "ORDER BY created ASC")
             return self._search(client, jql)
 
-        chunks = [wanted[start:start + IDS_PER_SEARCH] for start in range(0, len(wanted), IDS_PER_SEARCH)]
-        for chunk, issues in zip(chunks, self._each(search, chunks), strict=True):
+        ordered = sorted(tokens)
+        chunks = [ordered[start:start + IDS_PER_SEARCH] for start in range(0, len(ordered), IDS_PER_SEARCH)]
+        for issues in self._each(search, chunks):
             for issue in issues:
                 description = (issue.get("fields") or {}).get("description")
-                first = description.split("\n", 1)[0].lower() if isinstance(description, str) else ""
-                for sender in chunk:
-                    if first.startswith("from:") and (f"<{sender}>" in first or first.endswith(f" {sender}")):
-                        counts[sender] += 1
+                for token in sender_tokens_in(description if isinstance(description, str) else ""):
+                    if token in tokens:
+                        counts[tokens[token]] += 1
         return counts
 
     def _ticket(self, issue: dict) -> Ticket:

@@ -24,6 +24,7 @@ from jicket_ops.domain.header_safety import header_address, header_message_ids, 
 from jicket_ops.domain.limits import ENVELOPE_CC_LIMIT, ENVELOPE_NAME_LIMIT, SUMMARY_LIMIT, TEXT_LIMIT
 from jicket_ops.domain.parsing import MailHeaders
 from jicket_ops.domain.routing import SIGNATURE_HEADER, mail_signature, sent_message_id
+from jicket_ops.domain.sender_key import sender_marker, sender_of
 from jicket_ops.domain.ticket_ids import TicketIdScheme
 from jicket_ops.domain.wiki_markup import balance_macros, escape_line
 from jicket_ops.errors import TemplateError
@@ -107,7 +108,7 @@ def _envelope_lines(headers: MailHeaders) -> list[str]:
 
 
 def jira_text(headers: MailHeaders, body: str, notes: tuple[str, ...] = (), *, attachments: tuple[str, ...] = (),
-              kind: str = "mail") -> str:
+              kind: str = "mail", marker_prefix: str = "") -> str:
     """A description or comment: kind line, envelope, the mail's text (wiki markup), attachments, notes, marker.
 
     ``body`` is wiki markup already (``content.mail_content``); it is cut so the whole stays in Jira's limit.
@@ -122,7 +123,7 @@ def jira_text(headers: MailHeaders, body: str, notes: tuple[str, ...] = (), *, a
         tail.append(ATTACHMENT_LIST + " " + ", ".join(f"[^{name}]" for name in attachments))
     if notes:
         tail.append("\n".join(f"_Jicket: {escape_line(single_line(note)[:500])}_" for note in notes[:20]))
-    tail.append(mail_marker(headers.mail_key()))
+    tail.append(marker_prefix + mail_marker(headers.mail_key()))
     budget = TEXT_LIMIT - sum(len(p) + 2 for p in head + tail) - 2
     text = body.strip() or "_(the mail has no text)_"
     return "\n\n".join([*head, _cut(text, max(budget, 1000)), *tail])
@@ -130,7 +131,9 @@ def jira_text(headers: MailHeaders, body: str, notes: tuple[str, ...] = (), *, a
 
 def issue_description(headers: MailHeaders, text: str, notes: tuple[str, ...] = (), *,
                       attachments: tuple[str, ...] = (), kind: str = "mail") -> str:
-    return jira_text(headers, text, notes, attachments=attachments, kind=kind)
+    """A new ticket's description; it also carries the sender's marker, which the per-sender limit counts."""
+    return jira_text(headers, text, notes, attachments=attachments, kind=kind,
+                     marker_prefix=sender_marker(sender_of(headers)) + " ")
 
 
 def comment_body(headers: MailHeaders, text: str, notes: tuple[str, ...] = (), *,

@@ -23,9 +23,10 @@ from jicket_ops.adapters.smtp import Mailer
 from jicket_ops.domain.answer_policy import WINDOW, RateLimit, answer_verdict, over_hourly_limit
 from jicket_ops.domain.keywords import DONE, IMPORTED
 from jicket_ops.domain.parsing import MailHeaders, parse_headers
-from jicket_ops.domain.rendering import ThreadTemplate, confirmation_mail, recipients
+from jicket_ops.domain.rendering import ThreadTemplate, confirmation_mail, confirmation_recipients, recipients
 from jicket_ops.domain.routing import sent_message_id, signed_by_jicket
 from jicket_ops.domain.run_request import RunRequest
+from jicket_ops.domain.sender_key import UNPARSABLE, sender_key
 from jicket_ops.domain.settings import Settings
 from jicket_ops.domain.write_plan import WriteOutcome
 from jicket_ops.errors import JicketError, MailProcessingError
@@ -132,8 +133,9 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
 
 
 def _customer(headers: MailHeaders) -> str:
-    """Who a confirmation answers (as ``confirmation_mail`` addresses it), lower case."""
-    return (headers.reply_to[0] if headers.reply_to else headers.from_address).lower()
+    """Who a confirmation answers (as ``confirmation_mail`` addresses it), as a normalised sender key."""
+    to, _ = confirmation_recipients(headers, "", 0)
+    return sender_key(to[0]) if to else UNPARSABLE
 
 
 def _over_confirmation_limit(settings: Settings, mailbox: Mailbox, to_send: dict[int, tuple[str, EmailMessage]],
@@ -176,9 +178,9 @@ def confirmations_sent_lately(settings: Settings, mailbox: Mailbox, customers: s
             copy = parse_headers(item.header)
             if item.received is None or item.received <= cutoff or not signed_by_jicket(copy, settings.mail_secret):
                 continue
-            for address in copy.to:
-                if address.lower() in customers:
-                    found.setdefault(address.lower(), []).append(item.received)
+            for key in {sender_key(address) for address in copy.to}:
+                if key in customers:
+                    found.setdefault(key, []).append(item.received)
     mailbox.select(settings.folder_inbox)
     return found
 

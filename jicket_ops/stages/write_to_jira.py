@@ -25,6 +25,7 @@ from jicket_ops.domain.parsing import MailHeaders, ParsedMail, parse_mail
 from jicket_ops.domain.priority import mail_priority
 from jicket_ops.domain.rendering import comment_body, issue_description, issue_summary, single_line
 from jicket_ops.domain.routing import Route, RouteDecision, resolve_bounce
+from jicket_ops.domain.sender_key import UNPARSABLE, sender_of
 from jicket_ops.domain.settings import Settings
 from jicket_ops.domain.tickets import Ticket, TicketLookup
 from jicket_ops.domain.wiki_markup import escape_line
@@ -192,8 +193,8 @@ def _over_rate_limit(settings: Settings, jira: JiraWriter, pending: list[int], d
         return {}
     creating: dict[str, list[int]] = {}
     for uid in pending:
-        sender = headers[uid].from_address.lower() if uid in headers else ""
-        if sender and plans_create(decisions[uid], tickets, mail_keys[uid], settings.resolved_policy):
+        sender = sender_of(headers[uid]) if uid in headers else UNPARSABLE
+        if plans_create(decisions[uid], tickets, mail_keys[uid], settings.resolved_policy):
             creating.setdefault(sender, []).append(uid)
     if not creating:
         return {}
