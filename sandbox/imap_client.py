@@ -272,8 +272,15 @@ class ImapTestClient:
         raise ImapError(f"UID {command} {uid} to {dest!r}: no COPYUID, is UID {uid} in {folder!r}?")
 
     def move(self, folder: str, uid: int, dest: str) -> int:
-        """UID MOVE (RFC 6851); returns the UID in DEST (COPYUID)."""
-        return self._copy_or_move("MOVE", folder, uid, dest)
+        """UID MOVE (RFC 6851), or COPY + \\Deleted + UID EXPUNGE where the server has no MOVE (Courier);
+        returns the UID in DEST (COPYUID)."""
+        typ, data = self.imap.capability()
+        if b"MOVE" in (data[0] or b"").upper().split():
+            return self._copy_or_move("MOVE", folder, uid, dest)
+        new_uid = self._copy_or_move("COPY", folder, uid, dest)
+        self._uid("STORE", str(uid), "+FLAGS.SILENT", r"(\Deleted)")
+        self._uid("EXPUNGE", str(uid))
+        return new_uid
 
     def copy(self, folder: str, uid: int, dest: str) -> int:
         return self._copy_or_move("COPY", folder, uid, dest)

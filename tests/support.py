@@ -68,6 +68,7 @@ def make_mail(*, sender: str = f"Customer <{CUSTOMER}>", to: str = HELPDESK, sub
 
 def deliver(stack: Any, raw: bytes, user: str = HELPDESK, folder: str = "INBOX", received=None) -> int:
     """Append a mail to a sandbox mailbox folder (created when missing); its UID."""
+    folder = stack_folder(stack, folder)
     with stack.imap(user) as client:
         if folder not in client.list_folders():
             client.create_folder(folder)
@@ -78,7 +79,10 @@ def stack_folder(stack: Any, folder: str) -> str:
     """Jicket's folder as the stack's IMAP server names it (Courier keeps folders under ``INBOX.``)."""
     names = {SUCCESS_FOLDER: getattr(stack, "success_folder", SUCCESS_FOLDER),
              "jicket-quarantine": getattr(stack, "quarantine_folder", "jicket-quarantine")}
-    return names.get(folder, folder)
+    if folder in names:
+        return names[folder]
+    server_folder = getattr(getattr(stack, "mailserver", None), "folder", None)
+    return server_folder(folder) if server_folder is not None else folder
 
 
 def messages(stack: Any, folder: str = "INBOX", user: str = HELPDESK) -> list:

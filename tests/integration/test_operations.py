@@ -20,6 +20,7 @@ from tests.support import (
     load_dag,
     make_mail,
     messages,
+    stack_folder,
     wait_for_messages,
 )
 
@@ -58,12 +59,13 @@ def test_rescan_of_an_archive_imports_exactly_the_interval_and_is_repeatable(env
     for day in (1, 2, 3):
         deliver(env, make_mail(subject=f"Archived {day}"), folder="Archive",
                 received=datetime(2026, 11, day, 12, tzinfo=UTC))
-    state, tasks = run_dag({"folder": "Archive", "since": "2026-11-02", "before": "2026-11-03"})
+    archive = stack_folder(env, "Archive")
+    state, tasks = run_dag({"folder": archive, "since": "2026-11-02", "before": "2026-11-03"})
     assert state == "success", tasks
     assert summaries(env) == ["Archived 2"]
-    assert run_dag({"folder": "Archive", "since": "2026-11-02", "before": "2026-11-03"})[0] == "success"
+    assert run_dag({"folder": archive, "since": "2026-11-02", "before": "2026-11-03"})[0] == "success"
     assert summaries(env) == ["Archived 2"]
-    assert run_dag({"folder": "Archive", "since": "2026-11-01", "before": "2026-11-04"})[0] == "success"
+    assert run_dag({"folder": archive, "since": "2026-11-01", "before": "2026-11-04"})[0] == "success"
     assert summaries(env) == ["Archived 1", "Archived 2", "Archived 3"]
     # An archive import never confirms and never moves.
     assert messages(env, user=CUSTOMER) == []
