@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from jicket_ops.domain.attachments import extension_for, format_size, safe_filename, unique_names
 from jicket_ops.domain.html_text import flat_text, too_complex
 from jicket_ops.domain.limits import BODY_LIMIT, ENVELOPE_CC_LIMIT
-from jicket_ops.domain.parsing import ForwardedMail, ParsedMail, Segment
+from jicket_ops.domain.parsing import ENCRYPTED_TYPES, SIGNATURE_TYPES, ForwardedMail, ParsedMail, Segment
 from jicket_ops.domain.reply_text import cut_html, kept_lines
 from jicket_ops.domain.settings import DEFAULT_ATTACHMENT_MAX_BYTES, DEFAULT_REPLY_LANGUAGES
 from jicket_ops.domain.wiki_markup import (
@@ -116,6 +116,10 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
         wanted = safe_filename(attachment.filename, attachment.content_type, index + 1)
         if machine:
             skipped.append(Skipped(wanted, attachment.size, "part of an automatic mail"))
+        elif mail.encryption and attachment.content_type in ENCRYPTED_TYPES:
+            skipped.append(Skipped(wanted, attachment.size, "the encrypted content (in the original mail)"))
+        elif attachment.content_type in SIGNATURE_TYPES:
+            skipped.append(Skipped(wanted, attachment.size, "the mail's signature (in the original mail)"))
         elif attachment.size > options.max_attachment_bytes:
             skipped.append(Skipped(wanted, attachment.size, "larger than the limit of "
                                    f"{format_size(options.max_attachment_bytes)} (JICKET_ATTACHMENT_MAX_BYTES)"))
@@ -202,6 +206,13 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
         notes.insert(0, f"the text is longer than Jira allows and was cut; the whole mail is attached as "
                         f"{ORIGINAL_NAME}")
     degraded = next((why for s in mail.segments if s.kind == "html" and (why := too_complex(s.text))), None)
+    if mail.encryption:
+        notes.insert(0, f"this mail is encrypted ({mail.encryption}); Jicket cannot read it: the original is attached "
+                        f"as {ORIGINAL_NAME}, to be opened with the recipient's key")
+        degraded = degraded or f"encrypted ({mail.encryption})"
+    elif mail.signature:
+        sender = mail.headers.from_address or "an unknown sender"
+        notes.append(f"signed ({mail.signature}) by {sender}, not verified")
     if degraded:
         notes.insert(0, f"shown as plain text because {degraded}; the original is attached as {ORIGINAL_NAME}")
     losses = _header_losses(mail)

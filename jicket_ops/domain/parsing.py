@@ -175,6 +175,8 @@ class ParsedMail:
     embedded_headers: tuple[MailHeaders, ...] = ()  # of forwarded/returned mails (bounces name their ticket)
     delivery_status: str = ""  # message/delivery-status text of a bounce
     raw: bytes = field(default=b"", repr=False)
+    encryption: str | None = None  # "S/MIME" or "PGP" when the mail's content is encrypted (Jicket cannot read it)
+    signature: str | None = None  # "S/MIME" or "PGP" when the mail is signed (the signature is not verified)
 
     @property
     def text(self) -> str:
@@ -813,7 +815,9 @@ def parse_mail(raw: bytes) -> ParsedMail:
         unreadable = "no header, no text and no attachment could be read"
     elif body_start == -1 and not has_text and not walker.attachments and raw.strip() and not headers.subject:
         unreadable = "no header/body separation"
+    encryption, signature = _crypto(message, segments)
     return ParsedMail(headers=headers, segments=tuple(segments), attachments=tuple(walker.attachments),
+                      encryption=encryption, signature=signature,
                       defects=tuple(dict.fromkeys(defects)), unreadable=unreadable,
                       embedded_headers=tuple(walker.embedded), delivery_status="\n\n".join(walker.delivery_status),
                       raw=raw)
@@ -830,6 +834,41 @@ def _body_start(raw: bytes) -> int:
     """Where the body of a raw mail starts, after the blank line (the end when there is none)."""
     end = _header_end(raw)
     return min(len(raw), end + (4 if raw[end:end + 4] == b"\r\n\r\n" else 2))
+
+
+SIGNATURE_TYPES = {"application/pkcs7-signature": "S/MIME", "application/x-pkcs7-signature": "S/MIME",
+                   "application/pgp-signature": "PGP"}
+SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+# The parts of an encrypted mail that only hold the ciphertext (PGP/MIME sends it as application/octet-stream).
+ENCRYPTED_TYPES = (*SMIME_TYPES, "application/pgp-encrypted", "application/octet-stream")
+
+
+def _crypto(message: Message, segments: list[Segment]) -> tuple[str | None, str | None]:
+    """(encryption, signature) of a mail: S/MIME or PGP, from its MIME types or inline PGP armour."""
+    encryption = signature = None
+    for index, part in enumerate(message.walk()):
+        if index > MAX_PARTS:
+            break
+        ctype = _content_type(part)
+        protocol = (_param(part, "protocol") or "").lower()
+        if ctype == "multipart/encrypted":
+            encryption = "PGP" if "pgp" in protocol else "S/MIME"
+        elif ctype in SMIME_TYPES:
+            if (_param(part, "smime-type") or "enveloped-data").lower() in ("enveloped-data", "authenveloped-data"):
+                encryption = "S/MIME"
+            else:  # opaque signed-data: the text sits inside the signature, which Jicket does not open
+                signature = signature or "S/MIME"
+                encryption = encryption or "S/MIME (opaque signed)"
+        elif ctype == "multipart/signed":
+            signature = signature or ("PGP" if "pgp" in protocol else "S/MIME")
+        elif ctype in SIGNATURE_TYPES:
+            signature = signature or SIGNATURE_TYPES[ctype]
+    text = "\n".join(s.text[:20000] for s in segments if s.kind == "plain")
+    if "-----BEGIN PGP MESSAGE-----" in text:
+        encryption = encryption or "PGP"
+    if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
+        signature = signature or "PGP"
+    return encryption, signature
 
 
 def _header_end(raw: bytes) -> int:

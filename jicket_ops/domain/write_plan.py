@@ -61,9 +61,11 @@ class WriteResult:
     action: WriteOutcome
     ticket_id: str
     issue_key: str
+    encrypted: bool = False  # the mail was encrypted: imported with its original, unread
 
     def as_dict(self) -> dict:
-        return {"uid": self.uid, "action": self.action.value, "ticket_id": self.ticket_id, "issue_key": self.issue_key}
+        return {"uid": self.uid, "action": self.action.value, "ticket_id": self.ticket_id, "issue_key": self.issue_key,
+                **({"encrypted": True} if self.encrypted else {})}
 
 
 def plan_write(decision: RouteDecision, tickets: TicketLookup, mail_key: str,

@@ -35,6 +35,7 @@ def build_summary(outputs: dict[str, dict | None], states: dict[str, str]) -> di
         "already_in_jira": present + sum(1 for o in outcomes if o in (
             WriteOutcome.ALREADY_CREATED, WriteOutcome.ALREADY_COMMENTED, WriteOutcome.PRESENT)),
         "would_write": sum(1 for o in outcomes if o.value.startswith("would_")),
+        "encrypted": sum(1 for r in results if r.get("encrypted")),
         "failed": len(written.get("failed") or {}) + len(confirmed.get("failed") or {}),
         "filtered": len(filtered.get("filtered") or []),
         "own_mail": len(routed.get("own_mail") or []),
@@ -66,6 +67,8 @@ def summary_line(summary: dict) -> str:
         ("confirmations", "confirmations"), ("moved", "moved"), ("quarantined", "quarantined"),
         ("failed", "failed")))
     line = f"{'dry run' if summary['dry_run'] else 'run'} ({summary['mode']}): {counts}"
+    if summary.get("encrypted"):
+        line += f"; {summary['encrypted']} encrypted mail(s) imported unread, with the original attached"
     if summary.get("rate_limited"):
         line += (f"; RATE LIMITED: {summary['rate_limited']} new ticket(s) quarantined "
                  "(JICKET_LIMIT_NEW_PER_HOUR)")

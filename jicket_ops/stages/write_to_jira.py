@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from jicket_ops.adapters.imap import Mailbox
@@ -305,11 +306,14 @@ def write_mail(settings: Settings, jira: JiraWriter, decision: RouteDecision, ra
     decision = bounced
     plan = plan_write(decision, tickets, mail.headers.mail_key(), settings.resolved_policy)
     if plan.action in (WriteAction.COMMENT, WriteAction.ALREADY_COMMENTED):
-        return _write_comment(settings, jira, decision, mail, plan.action, plan.ticket_id, plan.ticket)
-    previous = follow_up_of(decision, tickets, settings.resolved_policy)
-    if plan.action is WriteAction.CREATE:
-        return _create_issue(settings, jira, decision, mail, plan.ticket_id, previous)
-    return _finish_created(settings, jira, decision, mail, plan.ticket_id, plan.ticket, previous)
+        result = _write_comment(settings, jira, decision, mail, plan.action, plan.ticket_id, plan.ticket)
+    else:
+        previous = follow_up_of(decision, tickets, settings.resolved_policy)
+        if plan.action is WriteAction.CREATE:
+            result = _create_issue(settings, jira, decision, mail, plan.ticket_id, previous)
+        else:
+            result = _finish_created(settings, jira, decision, mail, plan.ticket_id, plan.ticket, previous)
+    return replace(result, encrypted=True) if mail.encryption else result
 
 
 def _write_comment(settings: Settings, jira: JiraWriter, decision: RouteDecision, mail: ParsedMail,

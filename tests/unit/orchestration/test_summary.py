@@ -23,7 +23,7 @@ def test_counts_every_outcome_and_names_the_tickets():
     summary = build_summary(outputs, STATES_OK)
     assert summary == {
         "mode": "inbox", "dry_run": False, "fetched": 7, "new": 1, "replies": 1, "already_in_jira": 1,
-        "would_write": 0, "failed": 1, "filtered": 1, "own_mail": 1, "confirmations": 1, "moved": 5,
+        "would_write": 0, "encrypted": 0, "failed": 1, "filtered": 1, "own_mail": 1, "confirmations": 1, "moved": 5,
         "quarantined": 1, "tickets": ["HD-1", "HD-2"], "ticket_ids": ["KR532E", "ZOZ2P6"], "failed_stages": [],
     }
 
