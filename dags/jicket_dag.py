@@ -169,12 +169,13 @@ def build_dag(dag_id: str, lookup: Lookup, mailbox: str | None = None):
         default_args={"owner": "jicket", **({"on_failure_callback": _alert_operator} if ALERTS else {})},
     )
     def jicket():
-        @task(task_id=TaskId.FETCH.value, **SERVER_TASK)
-        def fetch() -> dict:
+        @task.short_circuit(task_id=TaskId.FETCH.value, **SERVER_TASK)
+        def fetch() -> dict | bool:
             """List the mails this run handles (UID, UIDVALIDITY, routing headers; no bodies).
 
             Inbox mode: mails in JICKET_FOLDER_INBOX not yet done. Rescan mode (backfill runs, `mode=rescan`,
-            or another `folder`): every mail of the folder received in the interval.
+            or another `folder`): every mail of the folder received in the interval. When the inbox holds no
+            mail at all, the run ends here and every other task is skipped: an idle run costs one task.
             """
             from jicket_ops.adapters.imap import Mailbox
             from jicket_ops.stages.fetch import fetch
@@ -183,7 +184,8 @@ def build_dag(dag_id: str, lookup: Lookup, mailbox: str | None = None):
                 with Mailbox(settings.imap_conn_id) as mailbox:
                     return fetch(settings, mailbox, request)
 
-            return _stage("fetch", body)
+            fetched = _stage("fetch", body)
+            return False if fetched.get("idle") else fetched
 
         @task(task_id=TaskId.FILTER_MAILS.value, **SERVER_TASK)
         def filter_mails(fetched: dict) -> dict:

@@ -60,8 +60,12 @@ def fetch(settings: Settings, mailbox: Mailbox, request: RunRequest | None = Non
                  headers.subject[:200], fetched.size)
     log.info("%s run on %s (%s): %d mail(s)%s", request.mode, folder, request.describe_interval(), len(mails),
              " [dry run: nothing will be written]" if request.dry_run else "")
+    # Nothing waits, and nothing is left to confirm or move either (those mails are not listed): an idle run.
+    idle = not mails and not request.dry_run and not mailbox.search("UNDELETED")
+    if idle:
+        log.info("the inbox is empty: nothing to do, the other tasks are skipped")
     return {"folder": folder, "uidvalidity": uidvalidity, "progress": progress.mode.value,
-            "mails": [m.as_dict() for m in mails], "request": request.as_dict()}
+            "mails": [m.as_dict() for m in mails], "request": request.as_dict(), "idle": idle}
 
 
 def _jira(settings: Settings) -> JiraWriter:
