@@ -21,6 +21,7 @@ import email.header
 import email.utils
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import Message
@@ -297,46 +298,204 @@ def _decode_words(value: str, defects: list[str], where: str) -> str:
 
 
 # -- headers ----------------------------------------------------------------------------------------------
-def _raw_header(message: Message, name: str, defects: list[str]) -> str | None:
-    raw_values = message.get_all(name)
+# Legacy charsets seen in raw 8-bit mail headers, in order of preference when two readings are equally
+# plausible (Windows code pages first: the clients that write raw 8-bit headers are mostly old Windows ones).
+# Unicameral alphabets (Thai, Hebrew, Arabic) are left out: any byte soup reads as plausible letters in them.
+HEADER_CHARSETS = ("cp1252", "cp1250", "iso8859_2", "cp1251", "koi8_r", "cp1254", "cp1257", "cp1253", "cp932",
+                   "euc_jp", "gb18030", "big5", "cp949")
+# Labels that say nothing about the header's bytes (a plain-ASCII body is no hint for a Shift-JIS subject).
+_NO_HINT = {"us-ascii", "ascii", "ansi_x3.4-1968", "utf-8", "utf8"}
+# The accented letters of the languages written in the Latin code pages above: a reading whose words each use
+# one language's letters is plausible; mojibake mixes letters no language has together (Czech "ř" read as
+# cp1252 becomes Nordic "ø" beside Czech "í").
+_LATIN_ALPHABETS = tuple(frozenset(letters) for letters in (
+    "àâæçéèêëîïôœùûüÿ",  # French
+    "äöüß",  # German
+    "áéíñóúü",  # Spanish
+    "àáâãçéêíóôõú",  # Portuguese
+    "àèéìíîòóù",  # Italian, Catalan
+    "áéëèíïóöúü",  # Dutch
+    "åäöéæøü",  # Swedish, Danish, Norwegian, Finnish
+    "áðéíóúýþæö",  # Icelandic
+    "áčďéěíňóřšťúůýž",  # Czech
+    "áäčďéíĺľňóôŕšťúýž",  # Slovak
+    "ąćęłńóśźż",  # Polish
+    "áéíóöőúüű",  # Hungarian
+    "ăâîșțşţ",  # Romanian
+    "čćđšž",  # Croatian, Slovene, Bosnian, Serbian Latin
+    "çğıöşüâî",  # Turkish
+    "āčēģīķļņšūž",  # Latvian
+    "ąčęėįšųūž",  # Lithuanian
+    "äöõüšž",  # Estonian
+    "çë",  # Albanian
+))
+_TOKEN = re.compile(r"[^\s!-/:-@\[-`{-~]+")
+
+
+def _script(ch: str) -> str:
+    """The writing system of a letter, coarsely (Japanese kana and Chinese characters are one: CJK)."""
+    if ch < "\x80":
+        return "LATIN"
+    name = unicodedata.name(ch, "")
+    first = name.split(" ", 1)[0]
+    if first in ("CJK", "FULLWIDTH", "HALFWIDTH", "IDEOGRAPHIC") or first.startswith(("HIRAGANA", "KATAKANA")):
+        return "CJK"
+    return first
+
+
+def _plausibility(text: str) -> tuple[int, int]:
+    """How much a decoded header reads like text: (words that read right minus words that do not, whether one
+    Latin alphabet covers every accented letter). Mojibake shows as symbols inside words (Polish "ł" read as
+    cp1252 is "³"), scripts mixed in a word, a capital after a small letter (KOI8-R read as cp1251 and back
+    swaps the case), letters no one language has together, runs of combining marks."""
+    score = 0
+    accented: set[str] = set()
+    for token in _TOKEN.findall(text):
+        if token.isascii():
+            continue
+        letters = [ch for ch in token if unicodedata.category(ch)[0] == "L"]
+        scripts = {_script(ch) for ch in letters if ch >= "\x80"}
+        bad = any(unicodedata.category(ch)[0] in "SC" or unicodedata.category(ch) == "No"
+                  for ch in token if ch >= "\x80")
+        bad = bad or len(scripts) > 1 or re.search(r"\w[\u0300-\u036f\u0591-\u05c7]{2,}", token) is not None
+        if scripts & {"CYRILLIC", "GREEK"} and any(ch.isascii() and ch.isalpha() for ch in token):
+            bad = True
+        bad = bad or any(a.islower() and b.isupper() for a, b in zip(letters, letters[1:], strict=False))
+        # Half-width katakana is what Chinese GBK bytes become in Shift-JIS; Japanese text has kana, which a
+        # Chinese reading of Japanese bytes lacks.
+        bad = bad or any("\uff61" <= ch <= "\uff9f" for ch in token)
+        if not bad and "CJK" in scripts and 4 * sum("\u3041" <= ch <= "\u30ff" for ch in token) >= len(letters):
+            score += 1
+        if not bad and scripts == {"LATIN"}:
+            own = {ch.lower() for ch in letters if ch >= "\x80"}
+            accented |= own
+            bad = not any(own <= alphabet for alphabet in _LATIN_ALPHABETS)
+        score += -1 if bad else 1
+    one_language = bool(accented) and any(accented <= alphabet for alphabet in _LATIN_ALPHABETS)
+    return score, int(one_language)
+
+
+def _detected_ranks(data: bytes) -> dict[str, int]:
+    """charset-normalizer's ranking of the candidate charsets for these bytes (best first)."""
+    try:
+        from charset_normalizer import from_bytes
+
+        results = from_bytes(data, cp_isolation=list(HEADER_CHARSETS))
+        return {codecs.lookup(match.encoding).name: rank for rank, match in enumerate(results)}
+    except Exception:  # noqa: BLE001 - a detector that fails ranks nothing
+        return {}
+
+
+def header_charset(data: bytes, hint: str | None = None) -> tuple[str, str]:
+    """The legacy charset of a mail's raw 8-bit header bytes that are not UTF-8, and how it was chosen.
+
+    ``data`` is every such header value of the mail together: one decision per mail, because a name or
+    subject alone is too short to detect. The body's declared charset wins when it reads the bytes without
+    error (a mail client writes its header and body in one charset); else each candidate charset reads the
+    bytes and the most plausible reading wins (``_plausibility``), charset-normalizer's ranking breaking ties,
+    then the order of ``HEADER_CHARSETS``, whose first, cp1252, is also the fallback when nothing reads.
+    """
+    hint_codec = _codec(hint) if hint and hint.strip().strip("\"'").lower() not in _NO_HINT else None
+    if hint_codec and hint_codec != "utf-8":
+        try:
+            data.decode(hint_codec)
+            return hint_codec, "the body's charset"
+        except (UnicodeDecodeError, LookupError):
+            pass
+    ranks = _detected_ranks(data)
+    readings: list[tuple[tuple[int, int, int, int], str]] = []
+    seen: set[str] = set()
+    for order, candidate in enumerate(HEADER_CHARSETS):
+        codec = codecs.lookup(candidate).name
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if text in seen:  # the same reading as a charset earlier in the list: that one names it
+            continue
+        seen.add(text)
+        score, one_language = _plausibility(text)
+        readings.append(((score, one_language, -ranks.get(codec, len(HEADER_CHARSETS)), -order), codec))
+    if not readings:
+        return "cp1252", "no charset reads them"
+    return max(readings)[1], "detected"
+
+
+def _header_fields(message: Message) -> dict[str, list]:
+    """The raw values of the routing headers, by lower-case name, as the parser left them (8-bit bytes as
+    surrogate escapes), in one pass over the header."""
+    wanted = {name.lower() for name in ROUTING_HEADERS}
+    fields: dict[str, list] = {}
+    for name, value in message.raw_items():
+        key = str(name).lower()
+        if key in wanted:
+            fields.setdefault(key, []).append(value)
+    return fields
+
+
+def _raw_bytes(value: object) -> bytes | None:
+    """A header value's original bytes when it holds raw 8-bit bytes, else None."""
+    if not isinstance(value, str) or not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return None
+    return value.encode("utf-8", "surrogateescape")
+
+
+def _legacy_charset(fields: dict[str, list], hint: str | None, defects: list[str]) -> str | None:
+    """The charset of the mail's raw 8-bit header values that are not UTF-8 (RFC 6532), or None when all are."""
+    legacy = []
+    for values in fields.values():
+        for value in values[:1]:
+            data = _raw_bytes(value)
+            if data is not None and not _looks_utf8(data):
+                legacy.append(data)
+    if not legacy:
+        return None
+    charset, why = header_charset(b"\n".join(legacy)[:20000], hint)
+    defects.append(f"raw 8-bit header bytes are not UTF-8; read as {charset} ({why})")
+    return charset
+
+
+def _decode_8bit(value: str, legacy: str | None) -> str:
+    """A raw header value with its 8-bit bytes decoded: UTF-8 when they are, else the mail's legacy charset."""
+    data = _raw_bytes(value)
+    if data is None:
+        return value
+    if _looks_utf8(data):
+        return data.decode("utf-8")
+    return data.decode(legacy or "cp1252", errors="replace")
+
+
+def _raw_header(fields: dict[str, list], name: str, defects: list[str], legacy: str | None) -> str | None:
+    raw_values = fields.get(name.lower())
     if not raw_values:
         return None
     if len(raw_values) > 1 and name.lower() in ("from", "subject", "message-id", "content-type"):
         defects.append(f"header {name} appears {len(raw_values)} times; the first is used")
     raw = raw_values[0]
-    if isinstance(raw, email.header.Header):  # 8-bit bytes: compat32 hands back a Header in unknown-8bit
-        text = "".join(
-            decode_bytes(chunk, None, defects, f"header {name}") if isinstance(chunk, bytes) else chunk
-            for chunk, _ in email.header.decode_header(raw)
-        )
-    else:
-        text = _unescape_8bit(str(raw), defects, f"header {name}")
-    return text
+    if isinstance(raw, email.header.Header):  # set by code rather than parsed: already text
+        return str(raw)
+    return _decode_8bit(str(raw), legacy)
 
 
-def _header_text(message: Message, name: str, defects: list[str]) -> str | None:
+def _header_text(fields: dict[str, list], name: str, defects: list[str], legacy: str | None) -> str | None:
     """A header's decoded, unfolded text (RFC 2047 words decoded); None when absent."""
-    raw = _raw_header(message, name, defects)
+    raw = _raw_header(fields, name, defects, legacy)
     if raw is None:
         return None
     value = _WS.sub(" ", _decode_words(raw, defects, f"header {name}")).strip()
     return value[:MAX_HEADER_VALUE]
 
 
-def _address_header(message: Message, name: str) -> str | None:
-    """An address header with raw 8-bit bytes read as UTF-8 only (RFC 6532): bytes that are not UTF-8
-    become U+FFFD, so a mangled address is refused rather than guessed (mail cannot be sent to a guess)."""
-    values = message.get_all(name)
+def _address_header(fields: dict[str, list], name: str, legacy: str | None) -> str | None:
+    """An address header with its raw 8-bit bytes decoded (UTF-8, else the mail's legacy charset, so display
+    names read right); ``_addresses`` refuses an address whose own characters came from a legacy charset."""
+    values = fields.get(name.lower())
     if not values:
         return None
     raw = values[0]
     if isinstance(raw, email.header.Header):
-        return "".join(chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
-                       for chunk, _ in email.header.decode_header(raw))
-    text = str(raw)
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return text
+        return str(raw)
+    return _decode_8bit(str(raw), legacy)
 
 
 MAX_NAME_CHARS = 1000  # a display name longer than this is cut before the address list is parsed
@@ -368,8 +527,13 @@ def _shorten_names(raw: str) -> str:
     return _LONG_ATOMS.sub(lambda m: m.group(0)[:MAX_NAME_CHARS], "".join(out))
 
 
-def _addresses(raw: str | None, defects: list[str], where: str) -> list[tuple[str, str]]:
-    """(display name, address) pairs; names decoded after splitting, so an encoded comma cannot split."""
+def _addresses(raw: str | None, defects: list[str], where: str, *, legacy: bool = False) -> list[tuple[str, str]]:
+    """(display name, address) pairs; names decoded after splitting, so an encoded comma cannot split.
+
+    ``legacy``: the header's 8-bit bytes were read in a guessed legacy charset, so an address holding any of
+    them is refused (mail cannot be sent to a guess) while display names keep the reading. An address with
+    spaces is salvaged by ``_salvage_address``.
+    """
     if not raw:
         return []
     if len(raw) > 20 * MAX_NAME_CHARS and (len(raw) > 200_000 or max(map(len, raw.split(","))) > MAX_NAME_CHARS):
@@ -381,14 +545,59 @@ def _addresses(raw: str | None, defects: list[str], where: str) -> list[tuple[st
         defects.append(f"header {where}: unreadable address list")
         return []
     out = []
+    spaced = _WS.sub(" ", raw)
     for name, addr in pairs:
         addr = addr.strip()
+        if legacy and not addr.isascii():
+            defects.append(f"header {where}: address {addr!r} is not valid UTF-8; ignored")
+            continue
+        if addr and "@" in addr and any(ch.isspace() for ch in addr) and not any(ch in addr for ch in "<>,;"):
+            salvaged = _salvage_address(name, addr, spaced, defects, where)
+            if salvaged is not None:
+                name, addr = salvaged
+                out.append((_WS.sub(" ", _decode_words(name, defects, f"header {where}")).strip(), addr))
+                continue
         if not addr or "@" not in addr or any(ch.isspace() or ch in "<>,;\ufffd" for ch in addr):
             if "\ufffd" in addr:
                 defects.append(f"header {where}: address {addr!r} is not valid UTF-8; ignored")
             continue
         out.append((_WS.sub(" ", _decode_words(name, defects, f"header {where}")).strip(), addr))
     return out
+
+
+_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f.:]+\]")
+
+
+def _salvage_address(name: str, addr: str, raw: str, defects: list[str], where: str) -> tuple[str, str] | None:
+    """A sender recovered from an address with spaces in it, or None; the rule, as mail readers salvage:
+
+    - inside angle brackets (``"x" <power quadrant system@example.com>``) everything up to the last ``@``
+      is the local part, and as Python's ``email.headerregistry`` reads such an obsolete local part, its words
+      become one quoted local part: ``"power quadrant system"@example.com`` (RFC 5322 quoting of exactly the
+      characters written; a quoted local part may hold spaces);
+    - without angle brackets (``Jane Doe jane@example.com``) the last word holding the ``@`` is the address
+      and the words before it are the display name, as a forgotten pair of brackets reads.
+
+    Either way the domain must be a plain host name or address literal, and the address is made of characters
+    of the header text only (never joined up, never guessed). A defect names what was done.
+    """
+    local, at, domain = addr.rpartition("@")
+    if not at or not local.strip() or not _DOMAIN.fullmatch(domain) or "\ufffd" in addr:
+        return None
+    angled = re.search(r"<\s*" + re.escape(addr) + r"\s*>", raw) is not None
+    if angled:
+        local = _WS.sub(" ", local.strip())
+        if '"' in local or "\\" in local:
+            return None
+        recovered = f'"{local}"@{domain}'
+        defects.append(f"header {where}: address <{addr}> has spaces; read as {recovered}")
+        return name, recovered
+    words = addr.split()
+    last = words[-1]
+    if last.count("@") != 1 or last.startswith("@") or any(ch in last for ch in '"<>,;\\'):
+        return None
+    defects.append(f"header {where}: {addr!r} has no angle brackets; read as name and address {last}")
+    return name or " ".join(words[:-1]), last
 
 
 def display_address(name: str, address: str) -> str:
@@ -407,14 +616,32 @@ def _msg_ids(value: str | None) -> tuple[str, ...]:
     return tuple(_MSGID.findall(value or ""))
 
 
-def headers_from_message(message: Message, defects: list[str] | None = None) -> MailHeaders:
+def headers_from_message(message: Message, defects: list[str] | None = None,
+                         charset_hint: str | None = None) -> MailHeaders:
+    """The routing headers of a parsed message, decoded.
+
+    Raw 8-bit header bytes are read with the charset of the header's own Content-Type as the hint (the body's,
+    for a single-part mail) unless ``charset_hint`` names another: only what the routing headers hold, so the
+    header-only parse of routing (IMAP HEADER.FIELDS) and the whole-mail parse give the same mail key.
+    """
     defects = [] if defects is None else defects
-    text = {name: _header_text(message, name, defects) for name in ROUTING_HEADERS}
-    raw = {name: _address_header(message, name) for name in ("From", "To", "Cc", "Reply-To")}
-    senders = _addresses(raw["From"], defects, "From")
+    fields = _header_fields(message)
+    if charset_hint is None:
+        charset_hint = _param(message, "charset")
+    legacy = _legacy_charset(fields, charset_hint, defects)
+    text = {name: _header_text(fields, name, defects, legacy) for name in ROUTING_HEADERS}
+    raw = {name: _address_header(fields, name, legacy) for name in ("From", "To", "Cc", "Reply-To")}
+    read_legacy = {name: legacy is not None and any(_raw_bytes(v) is not None and not _looks_utf8(_raw_bytes(v))
+                                                    for v in fields.get(name.lower(), [])[:1])
+                   for name in raw}
+
+    def addresses(name: str) -> list[tuple[str, str]]:
+        return _addresses(raw[name], defects, name, legacy=read_legacy[name])
+
+    senders = addresses("From")
     if len(senders) > 1:
         defects.append(f"header From names {len(senders)} addresses; the first is the sender")
-    senders = senders or _addresses(raw["Reply-To"], defects, "Reply-To")
+    senders = senders or addresses("Reply-To")
     if not senders:
         defects.append("no usable From address")
     from_name, from_addr = senders[0] if senders else ("", "")
@@ -428,9 +655,9 @@ def headers_from_message(message: Message, defects: list[str] | None = None) -> 
         subject=subject,
         from_address=from_addr,
         from_display=display_address(from_name, from_addr),
-        to=tuple(addr for _, addr in _addresses(raw["To"], defects, "To")),
-        cc=tuple(addr for _, addr in _addresses(raw["Cc"], defects, "Cc")),
-        reply_to=tuple(addr for _, addr in _addresses(raw["Reply-To"], defects, "Reply-To")),
+        to=tuple(addr for _, addr in addresses("To")),
+        cc=tuple(addr for _, addr in addresses("Cc")),
+        reply_to=tuple(addr for _, addr in addresses("Reply-To")),
         message_id=message_ids[0] if message_ids else None,
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=_msg_ids(text["References"])[-50:],
@@ -456,11 +683,47 @@ def headers_from_message(message: Message, defects: list[str] | None = None) -> 
     )
 
 
+MAX_LEADING_JUNK = 5  # lines before the header that are skipped at most (a "From " line, "Forwarded message")
+_FIELD_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
+_KNOWN_FIELD = re.compile(rb"(from|to|cc|subject|date|message-id|received|return-path|mime-version|reply-to|sender|"
+                          rb"delivered-to|content-type)[ \t]*:", re.IGNORECASE)
+
+
+def skip_leading_junk(raw: bytes) -> tuple[bytes, int]:
+    """The mail without the lines before its header that are no header field, and how many were skipped.
+
+    A mail saved from an mbox keeps its ``From `` line (or a quoted ``>From ``), a forward pasted as a file
+    starts with "---------- Forwarded message ---------": the stdlib then reads the whole mail as body and the
+    sender is lost, while the IMAP server does not: Dovecot (measured, 2.3) reads such a line as a header line
+    without a value and returns the fields after it to routing's HEADER.FIELDS fetch, so without this skip the
+    header-only parse and the whole-mail parse disagree on sender and mail key. At most ``MAX_LEADING_JUNK``
+    lines are skipped, and only when a header block follows at once: two field lines in a row, one of them a
+    field every mail has. A blank line ends the search, as it ends Dovecot's header. A mail whose first line is a
+    field line, or a lone ``From `` line the stdlib reads itself (``unixfrom``), is left as it is.
+    """
+    lines = raw[:8000].split(b"\n", MAX_LEADING_JUNK + 2)[:MAX_LEADING_JUNK + 2]
+    if not lines or _FIELD_LINE.match(lines[0]):
+        return raw, 0
+    if lines[0].startswith(b"From ") and len(lines) > 1 and _FIELD_LINE.match(lines[1]):
+        return raw, 0
+    for skip in range(1, min(MAX_LEADING_JUNK, len(lines) - 2) + 1):
+        if not lines[skip - 1].strip():
+            break
+        first, second = lines[skip], lines[skip + 1]
+        if _FIELD_LINE.match(first) and (_FIELD_LINE.match(second) or second[:1] in (b" ", b"\t")) \
+                and (_KNOWN_FIELD.match(first) or _KNOWN_FIELD.match(second)):
+            offset = sum(len(line) + 1 for line in lines[:skip])
+            return raw[offset:], skip
+    return raw, 0
+
+
 def parse_headers(raw_header: bytes) -> MailHeaders:
     """Parse a header block (as IMAP returns for BODY.PEEK[HEADER.FIELDS ...])."""
     try:
+        raw_header, skipped = skip_leading_junk(raw_header)
         message = email.message_from_bytes(raw_header, policy=policy.compat32)
-        return headers_from_message(message)
+        defects = [f"{skipped} line(s) before the header skipped"] if skipped else []
+        return headers_from_message(message, defects)
     except Exception as exc:  # noqa: BLE001 - never raise on input
         return MailHeaders(defects=(f"header unreadable: {type(exc).__name__}",))
 
@@ -789,12 +1052,16 @@ def _recover_multipart(part: Message, defects: list[str]) -> Message | None:
 def parse_mail(raw: bytes) -> ParsedMail:
     """Parse a whole mail: header, body segments in order, attachments. Never raises."""
     defects: list[str] = []
+    original = raw
+    raw, skipped = skip_leading_junk(raw)
+    if skipped:
+        defects.append(f"{skipped} line(s) before the header skipped")
     try:
         message = mime_memory.message_from_bytes(raw, policy=policy.compat32)  # no whole-mail str copies
         headers = with_body_digest(headers_from_message(message, defects), raw[_body_start(raw):])
     except Exception as exc:  # noqa: BLE001 - never raise on input (RecursionError: MIME nested thousands deep)
         # The MIME structure broke the parser, not necessarily the header: read the header block on its own.
-        return _unreadable(raw, f"the mail cannot be parsed ({type(exc).__name__})", defects,
+        return _unreadable(original, f"the mail cannot be parsed ({type(exc).__name__})", defects,
                            with_body_digest(parse_headers(raw[:_header_end(raw)]), raw[_body_start(raw):]))
     for defect in getattr(message, "defects", []):
         defects.append(f"MIME: {type(defect).__name__}")
@@ -804,9 +1071,10 @@ def parse_mail(raw: bytes) -> ParsedMail:
     try:
         segments = walker.walk(message)
     except RecursionError:
-        return _unreadable(raw, "MIME structure nested too deeply", defects, headers)
+        return _unreadable(original, "MIME structure nested too deeply", defects, headers)
     except Exception as exc:  # noqa: BLE001 - a parser bug must not block the mail: import it raw
-        return _unreadable(raw, f"the MIME structure cannot be read ({type(exc).__name__}: {exc})", defects, headers)
+        return _unreadable(original, f"the MIME structure cannot be read ({type(exc).__name__}: {exc})", defects,
+                           headers)
     unreadable = walker.unreadable
     has_text = any(s.kind in ("plain", "html") and s.text.strip() for s in segments)
     body_start = raw.find(b"\n\n")
@@ -820,7 +1088,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
                       encryption=encryption, signature=signature,
                       defects=tuple(dict.fromkeys(defects)), unreadable=unreadable,
                       embedded_headers=tuple(walker.embedded), delivery_status="\n\n".join(walker.delivery_status),
-                      raw=raw)
+                      raw=original)
 
 
 def with_body_digest(headers: MailHeaders, body: bytes) -> MailHeaders:
