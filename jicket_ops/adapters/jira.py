@@ -321,6 +321,8 @@ class JiraWriter:
             summary=summary,
             status_category=(status.get("statusCategory") or {}).get("key", ""),
             markers=_markers(fields),
+            opening_markers=frozenset(markers_in(fields["description"]))
+            if isinstance(fields.get("description"), str) else frozenset(),
             status_name=status.get("name") or "",
             attachments=tuple((str(a.get("filename") or ""), int(a.get("size") or 0))
                               for a in fields.get("attachment") or [] if isinstance(a, dict)),

@@ -34,9 +34,14 @@ class Ticket:
     links: frozenset[str] = frozenset()  # keys of linked issues
     transitions: tuple[Transition, ...] = ()
     ticket_id: str | None = None  # the Jicket id in its summary, if any
+    opening_markers: frozenset[str] = frozenset()  # the markers in its description (the mail that opened it)
 
     def has_mail(self, mail_key: str) -> bool:
         return mail_marker(mail_key) in self.markers
+
+    def opened_by(self, mail_key: str) -> bool:
+        """Whether this issue was created for that mail (its description carries the mail's marker)."""
+        return mail_marker(mail_key) in self.opening_markers
 
     @property
     def resolved(self) -> bool:

@@ -80,6 +80,10 @@ def plan_write(decision: RouteDecision, tickets: TicketLookup, mail_key: str,
     own = tickets.by_id.get(decision.fallback_ticket_id)
     if own is not None and own.has_mail(mail_key):
         return WritePlan(WriteAction.ALREADY_CREATED, decision.fallback_ticket_id, own)
+    held = tickets.by_mail.get(mail_key)  # Jira holds this very mail (its UID changed since: moved out and back)
+    if held is not None:
+        action = WriteAction.ALREADY_CREATED if held.opened_by(mail_key) else WriteAction.ALREADY_COMMENTED
+        return WritePlan(action, held.ticket_id or "", held)
     target = target_issue(decision, tickets)
     if target is not None:
         ticket_id, ticket = target
@@ -126,9 +130,11 @@ def follow_up_of(decision: RouteDecision, tickets: TicketLookup, resolved_policy
     return target[1] if target is not None and target[1].resolved else None
 
 
-def lookup_terms(decisions: list[RouteDecision]) -> tuple[list[str], list[str], list[str]]:
-    """(ticket ids, issue keys, answered mail keys) that one batched lookup must cover for these mails."""
+def lookup_terms(decisions: list[RouteDecision],
+                 own_mail_keys: list[str] = ()) -> tuple[list[str], list[str], list[str]]:
+    """(ticket ids, issue keys, mail keys) that one batched lookup must cover for these mails: the mails they
+    answer, and ``own_mail_keys`` (the mails themselves, when nothing on the mailbox says whether Jira has them)."""
     wanted = {t for d in decisions for t in (d.ticket_id, d.fallback_ticket_id) if t}
     keys = {d.issue_key for d in decisions if d.issue_key and d.route is not Route.NEW}
-    threads = {k for d in decisions for k in d.thread_keys}
+    threads = {k for d in decisions for k in d.thread_keys} | set(own_mail_keys)
     return sorted(wanted), sorted(keys), sorted(threads)

@@ -76,7 +76,9 @@ def write_to_jira(settings: Settings, mailbox: Mailbox, jira: JiraWriter, routed
     if request.rescan:
         pending = _skip_present(jira, pending, mail_keys, results, request.dry_run)
 
-    tickets = lookup_tickets(jira, [decisions[uid] for uid in pending])
+    # Without keywords nothing on a mail says Jira has it: look each mail's own marker up too.
+    own_keys = [] if progress.keywords else [mail_keys[uid] for uid in pending]
+    tickets = lookup_tickets(jira, [decisions[uid] for uid in pending], own_keys)
     limited = {} if request.rescan else _over_rate_limit(settings, jira, pending, decisions, tickets, mail_keys,
                                                           headers)
     pending = [uid for uid in pending if uid not in limited]
@@ -118,9 +120,9 @@ def write_to_jira(settings: Settings, mailbox: Mailbox, jira: JiraWriter, routed
     return summary
 
 
-def lookup_tickets(jira: JiraWriter, decisions: list[RouteDecision]) -> TicketLookup:
+def lookup_tickets(jira: JiraWriter, decisions: list[RouteDecision], own_mail_keys: list[str] = ()) -> TicketLookup:
     """One batched lookup of everything the mails refer to: ticket ids, issue keys, answered mails."""
-    ticket_ids, issue_keys, thread_keys = lookup_terms(decisions)
+    ticket_ids, issue_keys, thread_keys = lookup_terms(decisions, own_mail_keys)
     return jira.find_tickets(ticket_ids, issue_keys=issue_keys, mail_keys=thread_keys)
 
 

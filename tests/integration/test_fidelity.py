@@ -61,10 +61,22 @@ def corpus_settings(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("JICKET_MAIL_SECRET", MANIFEST["mail_secret"])  # the own confirmation is signed with it
 
 
-def deliver_corpus(stack) -> None:
+def deliver_corpus(stack) -> set[str]:
+    """Deliver the corpus; the files the IMAP server stored otherwise than sent (their expectations lapse).
+
+    Courier-IMAP cuts a MIME tree nested deeper than its limit when it stores the mail: Jicket then gets a
+    different (readable) mail than the one the corpus describes.
+    """
+    altered: set[str] = set()
     with stack.imap(HELPDESK) as client:
-        for entry in MAILS:
-            client.append("INBOX", raw_of(entry))
+        uids = {client.append("INBOX", raw_of(entry)): entry for entry in MAILS}
+        client.select("INBOX")
+        for uid, meta, _ in client._fetch(",".join(map(str, uids)), "(UID RFC822.SIZE)"):
+            size = int(re.search(rb"RFC822\.SIZE (\d+)", meta).group(1))
+            raw = raw_of(uids[uid])
+            if size not in (len(raw), len(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))):
+                altered.add(uids[uid]["file"])
+    return altered
 
 
 def texts_with(issues: list[dict], mail_key: str) -> list[tuple[dict, str, str]]:
@@ -76,8 +88,11 @@ def texts_with(issues: list[dict], mail_key: str) -> list[tuple[dict, str, str]]
     return found
 
 
-def check_corpus(jira, keys: dict[str, str]) -> dict:
-    """Every corpus mail where the manifest says, with its text and files; the Jira requests it took."""
+def check_corpus(jira, keys: dict[str, str], altered: frozenset[str] = frozenset()) -> dict:
+    """Every corpus mail where the manifest says, with its text and files; the Jira requests it took.
+
+    For ``altered`` mails (the server stored something else) only "written once, where it belongs" is checked.
+    """
     issues = jira.state()["issues"]
     seeded = set(keys.values())
     problems: dict[str, list[str]] = {}
@@ -102,6 +117,10 @@ def check_corpus(jira, keys: dict[str, str]) -> dict:
                 want = keys[entry["jira"].split(":", 1)[1]]
                 if kind != "comment" or issue["key"] != want:
                     found.append(f"expected a comment on {want}, found a {kind} on {issue['key']}")
+            if entry["file"] in altered:
+                if found:
+                    problems[entry["file"]] = found
+                continue
             found += text_problems(entry, text)
             stored = {a["filename"]: a for a in issue["attachments"]}
             names = attachment_intent(text, mail_key) or []
@@ -155,10 +174,11 @@ def run_corpus(stack_jira, stack, run_dag, monkeypatch, tmp_path) -> dict:
     corpus_settings(monkeypatch, tmp_path)
     keys = seed(stack_jira)
     stack_jira.clear_requests()
-    deliver_corpus(stack)
+    altered = deliver_corpus(stack)
+    assert len(altered) <= 1, f"the server changed {sorted(altered)}"
     state, tasks = run_dag()
     assert state == "success", tasks
-    metrics = check_corpus(stack_jira, keys)
+    metrics = check_corpus(stack_jira, keys, frozenset(altered))
     # Nothing is lost or left behind: every corpus mail left the inbox.
     inbox = messages(stack)
     assert all(m.message["X-Jicket-HashID"] for m in inbox), [m.message["Subject"] for m in inbox]

@@ -33,3 +33,22 @@ def test_plan_write_by_id_key_answered_mail_and_resolved_policy():
         (WriteAction.COMMENT, "SEEDT1", holder)
     ooo = route_in(subject="Automatic reply: [#JI-KR532ELDTD]", auto_submitted="auto-replied")
     assert plan(ooo, mail, "new", by_id=resolved)[0] is WriteAction.COMMENT  # machine mail never opens a follow-up
+
+
+def test_a_mail_jira_holds_under_another_uid_is_not_written_again():
+    """Folders mode looks each mail's own marker up: a mail moved out and back (new UID, new fallback id)
+    whose issue or comment Jira holds is only finished."""
+    from jicket_ops.domain.rendering import mail_marker
+    from jicket_ops.domain.tickets import TicketLookup
+    from jicket_ops.domain.write_plan import WriteAction, plan_write
+    from tests.support import make_ticket, route_in
+
+    mail = "c" * 20
+    decision = route_in(subject="Printer broken")
+    opened = make_ticket("HD-7", "SEEDT7", mails=[mail], opening_markers=frozenset({mail_marker(mail)}))
+    plan = plan_write(decision, TicketLookup(by_mail={mail: opened}), mail)
+    assert (plan.action, plan.ticket_id, plan.ticket) == (WriteAction.ALREADY_CREATED, "SEEDT7", opened)
+    commented = make_ticket("HD-8", "SEEDT8", mails=[mail])
+    plan = plan_write(decision, TicketLookup(by_mail={mail: commented}), mail)
+    assert plan.action is WriteAction.ALREADY_COMMENTED and plan.ticket is commented
+    assert plan_write(decision, TicketLookup(), mail).action is WriteAction.CREATE
