@@ -392,8 +392,9 @@ def header_charset(data: bytes, hint: str | None = None) -> tuple[str, str]:
     ``data`` is every such header value of the mail together: one decision per mail, because a name or
     subject alone is too short to detect. The body's declared charset wins when it reads the bytes without
     error (a mail client writes its header and body in one charset); else each candidate charset reads the
-    bytes and the most plausible reading wins (``_plausibility``), charset-normalizer's ranking breaking ties,
-    then the order of ``HEADER_CHARSETS``, whose first, cp1252, is also the fallback when nothing reads.
+    bytes and the most plausible reading wins (``_plausibility``); on a tie cp1252 (what every such header was
+    read as before, so Western mail reads as it did), then charset-normalizer's ranking, then the order of
+    ``HEADER_CHARSETS``. cp1252 is also the fallback when no candidate reads the bytes.
     """
     hint_codec = _codec(hint) if hint and hint.strip().strip("\"'").lower() not in _NO_HINT else None
     if hint_codec and hint_codec != "utf-8":
@@ -403,7 +404,7 @@ def header_charset(data: bytes, hint: str | None = None) -> tuple[str, str]:
         except (UnicodeDecodeError, LookupError):
             pass
     ranks = _detected_ranks(data)
-    readings: list[tuple[tuple[int, int, int, int], str]] = []
+    readings: list[tuple[tuple[int, ...], str]] = []
     seen: set[str] = set()
     for order, candidate in enumerate(HEADER_CHARSETS):
         codec = codecs.lookup(candidate).name
@@ -415,7 +416,9 @@ def header_charset(data: bytes, hint: str | None = None) -> tuple[str, str]:
             continue
         seen.add(text)
         score, one_language = _plausibility(text)
-        readings.append(((score, one_language, -ranks.get(codec, len(HEADER_CHARSETS)), -order), codec))
+        # On a tie cp1252 stays, as it read every such header before: only a more plausible reading replaces it.
+        readings.append(((score, one_language, int(codec == "cp1252"), -ranks.get(codec, len(HEADER_CHARSETS)),
+                          -order), codec))
     if not readings:
         return "cp1252", "no charset reads them"
     return max(readings)[1], "detected"
@@ -583,6 +586,8 @@ def _salvage_address(name: str, addr: str, raw: str, defects: list[str], where: 
     """
     local, at, domain = addr.rpartition("@")
     if not at or not local.strip() or not _DOMAIN.fullmatch(domain) or "\ufffd" in addr:
+        return None
+    if f"@{domain}" not in raw:  # the stdlib joined a domain written with spaces: that host is nobody's
         return None
     angled = re.search(r"<\s*" + re.escape(addr) + r"\s*>", raw) is not None
     if angled:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import hashlib
 import hmac
 import json
@@ -490,6 +491,65 @@ def build() -> Corpus:  # noqa: PLR0915 - one long list of cases, on purpose
           + "See below.\n\n> Original line 1\n> Original line 2\n",
           contains=["See below.\n\n{quote}\nOriginal line 1\nOriginal line 2\n{quote}"],
           case="a new mail keeps its quoted part, as a block quote")
+
+    # -- encrypted and signed mail (issue 14) ---------------------------------------------------------------
+    cms = blob("smime-enveloped", 800)
+    c.add("smime-encrypted", head(n(), "Vertrag", content_type='application/pkcs7-mime; smime-type=enveloped-data; '
+                                  'name="smime.p7m"', cte="base64",
+                                  extra='Content-Disposition: attachment; filename="smime.p7m"') + b64(cms).decode(),
+          contains=["this mail is encrypted (S/MIME)", "[^original-message.eml]"], skipped=["smime.p7m"],
+          attachments=[{"name": "original-message.eml", "original": True}], case="S/MIME enveloped-data")
+    armour = ("-----BEGIN PGP MESSAGE-----\n\nhQEMA" + base64.b64encode(blob("pgp", 240)).decode()
+              + "\n=Zx0a\n-----END PGP MESSAGE-----\n")
+    c.add("pgp-mime-encrypted", head(n(), "Zugangsdaten", content_type='multipart/encrypted; '
+                                     'protocol="application/pgp-encrypted"; boundary="PGPENC"')
+          + "--PGPENC\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n--PGPENC\n"
+          'Content-Type: application/octet-stream; name="encrypted.asc"\n'
+          'Content-Disposition: inline; filename="encrypted.asc"\n\n' + armour + "--PGPENC--\n",
+          contains=["this mail is encrypted (PGP)"], skipped=["encrypted.asc"],
+          attachments=[{"name": "original-message.eml", "original": True}], case="PGP/MIME encrypted (RFC 3156)")
+    signed = "Bitte die Bestellung 4711 freigeben.\n"
+    c.add("smime-signed", head(n(), "Bestellung", content_type='multipart/signed; '
+                               'protocol="application/pkcs7-signature"; micalg=sha-256; boundary="SMSIG"')
+          + f"--SMSIG\nContent-Type: text/plain; charset=utf-8\n\n{signed}--SMSIG\n"
+          'Content-Type: application/pkcs7-signature; name="smime.p7s"\nContent-Transfer-Encoding: base64\n'
+          'Content-Disposition: attachment; filename="smime.p7s"\n\n' + b64(blob("p7s", 500)).decode() + "--SMSIG--\n",
+          contains=["Bitte die Bestellung 4711 freigeben.",
+                    f"signed (S/MIME) by customer{len(c.entries) + 1}@customer.example, not verified"],
+          skipped=["smime.p7s"], case="S/MIME detached signature: text imported, signature noted")
+    c.add("pgp-mime-signed", head(n(), "Rechnung", content_type='multipart/signed; micalg=pgp-sha256; '
+                                  'protocol="application/pgp-signature"; boundary="PGPSIG"')
+          + f"--PGPSIG\nContent-Type: text/plain; charset=utf-8\n\n{signed}--PGPSIG\n"
+          'Content-Type: application/pgp-signature; name="signature.asc"\n\n-----BEGIN PGP SIGNATURE-----\n\n'
+          + base64.b64encode(blob("asc", 90)).decode() + "\n=Ab12\n-----END PGP SIGNATURE-----\n--PGPSIG--\n",
+          contains=["Bitte die Bestellung 4711 freigeben.",
+                    f"signed (PGP) by customer{len(c.entries) + 1}@customer.example, not verified"],
+          skipped=["signature.asc"], case="PGP/MIME signed: text imported, signature noted")
+
+    # -- header salvage (issue 14) --------------------------------------------------------------------------
+    c.add("from-spaces-in-brackets", head(n(), sender='"x" <power quadrant system@example.com>')
+          + "Our power unit fails.\n", contains=['From: x <"power quadrant system"@example.com>',
+                                                  "Our power unit fails."], notes=["has spaces"],
+          case="address with spaces inside the angle brackets")
+    c.add("from-no-brackets", head(n(), sender="Jane Doe jane.doe@customer.example") + "Forgot the brackets.\n",
+          contains=["From: Jane Doe <jane.doe@customer.example>"], notes=["no angle brackets"])
+    c.add("leading-forward-line", "---------- Forwarded message ---------\n" + head(n(), "Fwd: Lieferung")
+          + "Die Lieferung ist nicht angekommen.\n", contains=["From: Customer", "Die Lieferung ist nicht angekommen."],
+          absent=["Forwarded message"], notes=["before the header skipped"],
+          case="a forward saved as a file: its first line is no header")
+    for slug, charset, subject, name, hint in (
+            ("8bit-header-shift-jis", "cp932", "プリンターが動きません（至急）", "山田 太郎", None),
+            ("8bit-header-gbk", "gbk", "打印机无法连接网络，请尽快处理", "王小明", "gbk"),
+            ("8bit-header-windows-1250", "cp1250", "Tiskárna nefunguje, prosím o pomoc", "Jiří Dvořák", None),
+            ("8bit-header-koi8-r", "koi8-r", "Не работает принтер", "Иван Петров", "koi8-r")):
+        number = n()
+        raw = (head(number, "SUBJECT", sender=f"NAME <customer{number}@customer.example>",
+                    content_type=f"text/plain; charset={hint}" if hint else "text/plain").encode()
+               .replace(b"SUBJECT", subject.encode(charset)).replace(b"NAME", name.encode(charset))
+               + b"Body.\r\n")
+        c.add(slug, raw, contains=[f"From: {name} <customer{number}@customer.example>"],
+              notes=[f"read as {'gb18030' if charset == 'gbk' else codecs.lookup(charset).name}"],
+              case=f"raw 8-bit {charset} header, {'the body declares it' if hint else 'no charset anywhere'}")
     return c
 
 
