@@ -206,6 +206,8 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
         notes.insert(0, f"the text is longer than Jira allows and was cut; the whole mail is attached as "
                         f"{ORIGINAL_NAME}")
     degraded = next((why for s in mail.segments if s.kind == "html" and (why := too_complex(s.text))), None)
+    if degraded:
+        notes.insert(0, f"shown as plain text because {degraded}; the original is attached as {ORIGINAL_NAME}")
     if mail.encryption:
         notes.insert(0, f"this mail is encrypted ({mail.encryption}); Jicket cannot read it: the original is attached "
                         f"as {ORIGINAL_NAME}, to be opened with the recipient's key")
@@ -213,8 +215,6 @@ def mail_content(mail: ParsedMail, *, options: ContentOptions | None = None, as_
     elif mail.signature:
         sender = mail.headers.from_address or "an unknown sender"
         notes.append(f"signed ({mail.signature}) by {sender}, not verified")
-    if degraded:
-        notes.insert(0, f"shown as plain text because {degraded}; the original is attached as {ORIGINAL_NAME}")
     losses = _header_losses(mail)
     if losses:
         notes.insert(0, f"part of the header is not shown ({'; '.join(losses)[:300]}); the original is attached as "

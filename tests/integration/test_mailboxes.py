@@ -42,10 +42,34 @@ def two_mailboxes(env, monkeypatch):
     return env
 
 
-def run_side_by_side(*dag_ids: str) -> None:
-    """`airflow dags test` of each DAG, all started at once; each must succeed."""
+@pytest.fixture(scope="module")
+def side_by_side_db(airflow_db):
+    """A migrated metadata DB on the machine's PostgreSQL (127.0.0.1:5432, trust auth), for DAG runs of several
+    processes at once: SQLite is one writer at a time (Airflow supports no concurrent runs on it), and was seen to
+    end "malformed" when two `airflow dags test` processes wrote to it together."""
+    import psycopg2
+
+    name = f"jicket_side_by_side_{os.getpid()}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"}
+    result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True,
+                            env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    yield env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def run_side_by_side(db_url: str, *dag_ids: str) -> None:
+    """`airflow dags test` of each DAG, all started at once on one PostgreSQL metadata DB; each must succeed."""
+    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url}
     procs = [subprocess.Popen([sys.executable, "-m", "airflow", "dags", "test", dag_id], cwd=ROOT,
-                              env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for dag_id in dag_ids]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for dag_id, proc, out in zip(dag_ids, procs, outputs, strict=True):
@@ -59,14 +83,14 @@ def issues_by_project(stack) -> dict[str, list[dict]]:
     return found
 
 
-def test_two_mailboxes_run_side_by_side_and_ids_never_cross(two_mailboxes):
+def test_two_mailboxes_run_side_by_side_and_ids_never_cross(two_mailboxes, side_by_side_db):
     stack = two_mailboxes
     for n in range(3):
         deliver(stack, make_mail(subject=f"Support question {n}"))
         deliver(stack, make_mail(subject=f"Invoice question {n}", to=BILLING,
                                  headers={"X-Priority": "1 (Highest)"}), user=BILLING)
 
-    run_side_by_side("jicket_support", "jicket_billing")
+    run_side_by_side(side_by_side_db, "jicket_support", "jicket_billing")
 
     issues = issues_by_project(stack)
     assert sorted(issues) == ["BILL", "HD"]
@@ -95,7 +119,7 @@ def test_two_mailboxes_run_side_by_side_and_ids_never_cross(two_mailboxes):
     deliver(stack, make_mail(subject="Re: " + support_conf["Subject"], body="support reply"))
     deliver(stack, make_mail(subject="Re: " + billing_conf["Subject"], body="billing reply", to=BILLING),
             user=BILLING)
-    run_side_by_side("jicket_billing", "jicket_support")
+    run_side_by_side(side_by_side_db, "jicket_billing", "jicket_support")
 
     issues = issues_by_project(stack)
     assert (len(issues["HD"]), len(issues["BILL"])) == (3, 3)
