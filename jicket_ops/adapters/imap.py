@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from airflow.providers.imap.hooks.imap import ImapHook
 
+from jicket_ops.adapters.defined_connections import FallbackConnection
 from jicket_ops.adapters.imap_names import modified_utf7, quote
 from jicket_ops.adapters.oauth import mechanism, sasl_response, token_source, uses_oauth
 from jicket_ops.adapters.tls import IMAP_TLS, TLS_MODES, diagnose_tls_mode, greeting_timeout, imap_tls_mode, ssl_context
@@ -27,7 +28,7 @@ _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "\s?([^"]+)"')
 
 
-class JicketImapHook(ImapHook):
+class JicketImapHook(FallbackConnection, ImapHook):
     """ImapHook plus TLS modes, a fast greeting timeout, a private CA and OAuth 2.0 (connection extras).
 
     Extras: ``tls`` = ``ssl`` (implicit TLS, the default unless the port is 143, as jicket 0.6.2 did) |

@@ -16,6 +16,7 @@ import requests
 from airflow.providers.atlassian.jira.hooks.jira import JiraHook
 from atlassian import Jira
 
+from jicket_ops.adapters.defined_connections import FallbackConnection
 from jicket_ops.adapters.tls import truthy
 from jicket_ops.domain.attachments import MultipartBody
 from jicket_ops.domain.rendering import mail_marker, markers_in
@@ -95,7 +96,7 @@ def _jira_error(what: str, exc: Exception) -> JiraError:
     return JiraError(f"Jira {what} failed: {detail}", status=status, transient=transient)
 
 
-class JicketJiraHook(JiraHook):
+class JicketJiraHook(FallbackConnection, JiraHook):
     """JiraHook that also signs in with a Data Center personal access token (``Authorization: Bearer``).
 
     Connection: ``login``/``password`` sign in with basic auth, which is also how Jira Cloud takes an API token

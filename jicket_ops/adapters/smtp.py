@@ -8,12 +8,13 @@ from email.message import EmailMessage
 
 from airflow.providers.smtp.hooks.smtp import SmtpHook
 
+from jicket_ops.adapters.defined_connections import FallbackConnection
 from jicket_ops.adapters.oauth import mechanism, sasl_response, token_source
 from jicket_ops.adapters.tls import SMTP_TLS, TLS_MODES, diagnose_tls_mode, greeting_timeout, smtp_tls_mode, ssl_context
 from jicket_ops.errors import ConfigError, MailDeliveryError
 
 
-class JicketSmtpHook(SmtpHook):
+class JicketSmtpHook(FallbackConnection, SmtpHook):
     """SmtpHook with Jicket's TLS modes, a fast greeting timeout, a private CA and renewable OAuth 2.0 tokens.
 
     Extras: the provider's ``disable_ssl``/``disable_tls``/``timeout``/``from_email``, or ``tls`` (``ssl`` |

@@ -2,14 +2,13 @@
 
 When a connection id (``jicket_imap`` ...) is not defined anywhere Airflow looks (metadata DB,
 ``AIRFLOW_CONN_*``, a secrets backend) but the 0.6.2 variables are set (JICKET_IMAP_HOST ...),
-the connection is defined for this task process from them, as an ``AIRFLOW_CONN_*`` variable in
-JSON form (which keeps real booleans). TLS stays on unless a JICKET_*_TLS setting turns it off; IMAP speaks
+the connection is defined for this task process's hooks from them (``adapters.defined_connections``;
+nothing is written to the environment). TLS stays on unless a JICKET_*_TLS setting turns it off; IMAP speaks
 implicit TLS on every port but 143, as 0.6.2 did.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 
@@ -114,12 +113,14 @@ BUILDERS = {"imap": imap_connection, "smtp": smtp_connection, "jira": jira_conne
 
 
 def ensure_connections(lookup: Lookup, conn_ids: dict[str, str], exists: ConnectionExists) -> list[str]:
-    """Define each missing connection from the 0.6.2 variables; return the ids so defined."""
+    """Define each missing connection from the 0.6.2 variables for this process's hooks (nothing is written to
+    the environment: ``adapters.defined_connections``); return the ids so defined."""
+    from jicket_ops.adapters.defined_connections import define
+
     defined = []
     for kind, conn_id in conn_ids.items():
         if exists(conn_id):
             continue
-        connection = BUILDERS[kind](lookup, conn_id)
-        os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
+        define(conn_id, BUILDERS[kind](lookup, conn_id))
         defined.append(conn_id)
     return defined

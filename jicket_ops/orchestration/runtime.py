@@ -102,10 +102,12 @@ def _connection_password(conn_id: str) -> str | None:
     """The password of an Airflow connection (None when it has none or cannot be read)."""
     from airflow.sdk import BaseHook
 
+    from jicket_ops.adapters.defined_connections import defined
+
     try:
         return BaseHook.get_connection(conn_id).password or None
-    except Exception:  # noqa: BLE001 - then the weaker derivation applies (and says so)
-        return None
+    except Exception:  # noqa: BLE001 - not an Airflow connection: one defined from the 0.6.2 variables, or none
+        return (defined(conn_id) or {}).get("password") or None
 
 
 def task_request(settings: Settings):

@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from jicket_ops.adapters.defined_connections import defined
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.smtp import Mailer
 from jicket_ops.errors import ConfigError, TlsModeError
@@ -39,9 +40,10 @@ def env_list_062(stack, **overrides: str) -> dict[str, str]:
 
 
 def use_env_list(monkeypatch, values: dict[str, str]) -> None:
-    # No Airflow connection: the task defines it from the variables (and monkeypatch restores it afterwards).
+    # No Airflow connection: the task defines it from the variables, for this process's hooks only.
     monkeypatch.delenv("AIRFLOW_CONN_JICKET_IMAP", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_JICKET_SMTP", raising=False)
+    monkeypatch.setattr("jicket_ops.adapters.defined_connections._defined", {})  # none left from other tests
     for name, value in values.items():
         monkeypatch.setenv(name, value)
 
@@ -55,7 +57,8 @@ def test_062_env_list_with_imaps_on_a_non_993_port_works_unchanged(env, run_dag,
     assert [i["fields"]["summary"].split("] ", 1)[1] for i in env.jira.issues()] == [
         "Old env.list, IMAPS on a custom port"]
     assert len(wait_for_messages(env, 1, user=CUSTOMER)) == 1, "the confirmation went out over the 0.6.2 SMTP setting"
-    connection = json.loads(os.environ["AIRFLOW_CONN_JICKET_IMAP"])
+    connection = defined("jicket_imap")  # defined for the task's hooks, never written to the environment
+    assert "AIRFLOW_CONN_JICKET_IMAP" not in os.environ
     assert connection["extra"]["tls"] == "ssl" and connection["port"] == env.mailserver.imaps_port
 
 

@@ -1,5 +1,7 @@
 """orchestration.connections: a jicket 0.6.2 env.list becomes Airflow connections (TLS on); defined ones win."""
 
+import os
+
 import pytest
 
 from jicket_ops.errors import ConfigError
@@ -58,3 +60,17 @@ def test_062_jira_token_becomes_a_bearer_connection_without_user_or_password():
     with pytest.raises(ConfigError) as info:
         jira_connection(lookup(env), "jicket_jira")
     assert info.value.setting == "JICKET_JIRA_USER"
+
+
+def test_a_connection_from_062_variables_is_defined_for_the_hooks_not_the_environment(monkeypatch):
+    from jicket_ops.adapters.defined_connections import defined
+    from jicket_ops.adapters.imap import JicketImapHook
+
+    monkeypatch.delenv("AIRFLOW_CONN_JICKET_IMAP", raising=False)
+    monkeypatch.setattr("jicket_ops.adapters.defined_connections._defined", {})
+    ensure_connections(lookup(ENV_LIST), {"imap": "jicket_imap"}, lambda conn_id: False)
+    assert "AIRFLOW_CONN_JICKET_IMAP" not in os.environ
+    assert defined("jicket_imap")["host"] == ENV_LIST["JICKET_IMAP_HOST"]
+    connection = JicketImapHook(imap_conn_id="jicket_imap").get_connection("jicket_imap")
+    assert (connection.host, connection.login, connection.extra_dejson["tls"]) == (
+        ENV_LIST["JICKET_IMAP_HOST"], ENV_LIST["JICKET_IMAP_USER"], "ssl")
