@@ -28,6 +28,11 @@ class JicketSmtpNotifier(SmtpNotifier):
 
 def send_failure_alert(context) -> None:
     """Mail JICKET_ALERT_ADDRESS about a task that has finally failed."""
+    _send_alert(context, SUBJECT, BODY)
+
+
+def _send_alert(context, subject: str, body: str) -> None:
+    """Mail JICKET_ALERT_ADDRESS (nothing when unset), from JICKET_ALERT_FROM or the helpdesk address."""
     address = airflow_lookup("JICKET_ALERT_ADDRESS")
     if not address:
         return
@@ -36,8 +41,8 @@ def send_failure_alert(context) -> None:
         to=address,
         from_email=sender,
         smtp_conn_id=airflow_lookup("JICKET_SMTP_CONN_ID") or "jicket_smtp",
-        subject=SUBJECT,
-        html_content=BODY,
+        subject=subject,
+        html_content=body,
         custom_headers={"Auto-Submitted": "auto-generated"},
     )
     notifier(context)
@@ -55,16 +60,4 @@ RATE_LIMIT_BODY = (
 
 def send_rate_limit_alert(context, line: str) -> None:
     """Mail JICKET_ALERT_ADDRESS that a run quarantined mail for the new-ticket rate limit (nothing when unset)."""
-    address = airflow_lookup("JICKET_ALERT_ADDRESS")
-    if not address:
-        return
-    sender = airflow_lookup("JICKET_ALERT_FROM") or airflow_lookup("JICKET_TICKET_ADDRESS") or address
-    notifier = JicketSmtpNotifier(
-        to=address,
-        from_email=sender,
-        smtp_conn_id=airflow_lookup("JICKET_SMTP_CONN_ID") or "jicket_smtp",
-        subject=RATE_LIMIT_SUBJECT,
-        html_content=RATE_LIMIT_BODY,
-        custom_headers={"Auto-Submitted": "auto-generated"},
-    )
-    notifier({**context, "jicket_summary_line": line})
+    _send_alert({**context, "jicket_summary_line": line}, RATE_LIMIT_SUBJECT, RATE_LIMIT_BODY)
