@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import PY
+from bench.common import PY, ROOT
 
 HEALTH_KEYS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 
@@ -40,6 +41,10 @@ ROLE_SETTINGS = {
     "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
 }
+
+
+# The role's airflow_local_settings.py (installed when jicket_preload_task_modules is on, the default).
+ROLE_LOCAL_SETTINGS = ROOT / "ansible" / "roles" / "jicket" / "files" / "airflow_local_settings.py"
 
 
 def free_port() -> int:
@@ -81,6 +86,9 @@ class Standalone:
         }
         if role_like:
             self.env.update(ROLE_SETTINGS)
+            # The role's airflow_local_settings.py as well: the scheduler imports Jicket's task modules once.
+            (self.home / "config").mkdir(exist_ok=True)
+            shutil.copyfile(ROLE_LOCAL_SETTINGS, self.home / "config" / "airflow_local_settings.py")
         self.role_like = role_like
         self._token: str | None = None
         self.proc: subprocess.Popen | None = None
