@@ -3,14 +3,15 @@
 
 Each run reads the helpdesk inbox and, for every mail, exactly once:
 
-1. **fetch**: lists waiting mails (oldest first, at most `JICKET_MAX_MAILS_PER_RUN`) with their headers.
+1. **fetch**: lists waiting mails (oldest first, at most `JICKET_MAX_MAILS_PER_RUN`) with their headers;
+   when the inbox holds no mail at all the run ends here and the other tasks are skipped.
 2. **filter**: applies the black/whitelist of `JICKET_FILTER_CONFIG`; dropped mails are marked done.
 3. **route**: a `[#JI-XXXXXX]` tag, an `X-Jicket-HashID` header or a thread reference makes a mail a
    reply; anything else opens a new ticket; Jicket's own confirmations are recognised and skipped.
 4. **write_to_jira**: one issue per new ticket in `JICKET_JIRA_PROJECT`, one comment per reply.
 5. **confirm**: one confirmation per new ticket, from `JICKET_THREAD_TEMPLATE`, to the customer and
    `JICKET_TICKET_ADDRESS`, so staff can answer with reply-all.
-6. **move**: mails that are done go to `JICKET_FOLDER_SUCCESS`.
+6. **move**: mails that are done go to `JICKET_FOLDER_SUCCESS`, quarantined ones to `JICKET_FOLDER_QUARANTINE`.
 7. **summarize**: counts per outcome; fails the run if any stage failed.
 
 Progress lives on the mails and in Jira (a marker on every issue and comment), never in Airflow: IMAP
@@ -23,7 +24,8 @@ leaves the inbox before Jira has it.
 Connections: `jicket_imap`, `jicket_smtp`, `jicket_jira` (ids configurable with `JICKET_*_CONN_ID`;
 jicket 0.6.2's `JICKET_IMAP_HOST` ... variables work as a fallback). Settings: Airflow Variables or
 environment variables named as in jicket 0.6.2. Schedule: `JICKET_LOOPMODE` (dynamic, interval,
-singleshot) and `JICKET_LOOPTIME` (seconds), read when the file is parsed.
+singleshot) and `JICKET_LOOPTIME` (seconds), read when the file is parsed. With a mailbox list
+(`JICKET_MAILBOXES_FILE` or `JICKET_MAILBOXES`) the file builds one DAG per mailbox, `jicket_<name>`.
 """
 
 from __future__ import annotations
