@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mail-mb", type=float, default=50.0)
     parser.add_argument("--others", type=int, default=20)
+    parser.add_argument("--role-settings", action="store_true",
+                        help="the Ansible role's Airflow settings and airflow_local_settings.py (preloaded modules)")
+    parser.add_argument("--name", default="memory", help="results file name under bench/results")
     args = parser.parse_args(argv)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         fill_backlog(stack, args.others, existing=existing)
         env = airflow_env(work / "airflow", stack, JICKET_ATTACHMENT_MAX_BYTES="100M", JICKET_TASK_RETRIES="1",
                           JICKET_RETRY_DELAY="5")
-        with Standalone(work / "airflow", env) as airflow:
+        with Standalone(work / "airflow", env, role_like=args.role_settings) as airflow:
             with TaskRssSampler(root=airflow.proc.pid) as sampler:
                 started = time.monotonic()
                 airflow.cli("dags", "trigger", "jicket")
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'within' if worst is not None and worst <= limit else 'OVER'} the limit")
     print(f"   (the LocalExecutor worker processes that supervise the tasks peaked at {supervisor:.1f} MB)")
     print(f"   Jira received {uploaded / 1024 / 1024:.1f} MB of attachments")
-    path = save("memory", {"machine": info, "mail_mb": round(mail_mb, 1), "others": args.others,
+    path = save(args.name, {"machine": info, "mail_mb": round(mail_mb, 1), "others": args.others,
+                           "role_settings": args.role_settings,
                            "peak_rss_mb": {k: round(v, 1) for k, v in peaks.items()}, "limit_mb": round(limit),
                            "supervisor_peak_rss_mb": round(supervisor, 1),
                            "worst_mb": round(worst, 1) if worst else None, "run_state": runs[-1]["state"],
