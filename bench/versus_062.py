@@ -304,15 +304,21 @@ def figures(name: str, size: int, wall: float, kinds: dict, imap: dict, latency_
             "measured_over_ideal": round(wall / ideal, 2) if ideal else None}
 
 
-def one_size(stack, airflow: Standalone, work: Path, size: int, latency_ms: int, concurrency: int) -> dict:
+def one_size(stack, airflow: Standalone, work: Path, size: int, latency_ms: int, concurrency: int,
+             earlier_062: dict | None = None) -> dict:
+    """Both implementations on the same backlog of SIZE mails; with ``earlier_062`` (0.6.2's figures of an
+    earlier run at this size), only Jicket runs and its ratio is taken against those."""
     print(f"\n== {size} mails, Jira +{latency_ms} ms per request (load {os.getloadavg()[0]:.2f})", flush=True)
-    backlog = prepare(stack, size, latency_ms)
-    legacy = drain_legacy(stack, work / f"062-{size}")
-    kinds = jira_request_kinds(stack.jira.requests_log())
-    stack.jira.configure(latency_ms=0)
-    legacy_check = check(stack, backlog)
-    old = {**figures(f"jicket {LEGACY_VERSION}", size, legacy["wall_s"], kinds, legacy["imap_commands"],
-                     latency_ms, 1), "runs": legacy["runs"], "drained": legacy["drained"], "check": legacy_check}
+    if earlier_062 is not None:
+        old = {**earlier_062, "from_earlier_run": True}
+    else:
+        backlog = prepare(stack, size, latency_ms)
+        legacy = drain_legacy(stack, work / f"062-{size}")
+        kinds = jira_request_kinds(stack.jira.requests_log())
+        stack.jira.configure(latency_ms=0)
+        legacy_check = check(stack, backlog)
+        old = {**figures(f"jicket {LEGACY_VERSION}", size, legacy["wall_s"], kinds, legacy["imap_commands"],
+                         latency_ms, 1), "runs": legacy["runs"], "drained": legacy["drained"], "check": legacy_check}
 
     backlog = prepare(stack, size, latency_ms)
     count_dir = Path(airflow.env["BENCH_IMAP_COUNT_DIR"])
@@ -369,6 +375,8 @@ def document(info: dict, source: str | None, args: argparse.Namespace, results: 
                       "REST API back to back; JICKET_LIMIT_CONFIRMATIONS_PER_HOUR=0 and JICKET_LIMIT_NEW_PER_HOUR=0",
             "jicket_062": "PyPI jicket 0.6.2, singleshot, own venv; IMAPS via a forwarder on 127.0.0.1:993, "
                           "SSL_CERT_FILE, an empty filter file (0.6.2 has no rate limits)",
+            "jicket_settings": dict(item.split("=", 1) for item in getattr(args, "set", [])),
+            "jicket_062_from": getattr(args, "jicket_only", None),
             "results": [{**r, "targets": targets(r)} for r in results]}
 
 
@@ -381,10 +389,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", default=None, metavar="REV",
                         help="measure Jicket as committed at this git revision (default: the working tree)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--jicket-only", metavar="RESULTS", default=None,
+                        help="run only Jicket; 0.6.2's figures come from this earlier results file (same sizes)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Jicket setting for this measurement (environment), e.g. JICKET_SMTP_CONCURRENCY=8")
     args = parser.parse_args(argv)
+    earlier: dict[int, dict] = {}
+    if args.jicket_only:
+        earlier = {r["size"]: r["jicket_062"] for r in json.loads(Path(args.jicket_only).read_text())["results"]}
+        missing = [size for size in args.mails if size not in earlier]
+        if missing:
+            parser.error(f"{args.jicket_only} has no 0.6.2 figures for {missing} mails")
+    extra = dict(item.split("=", 1) for item in args.set)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
-    install_legacy()
+    if not args.jicket_only:
+        install_legacy()
     work = Path(tempfile.mkdtemp(prefix="jicket-bench-versus-"))
     stack = start_stack(work / "stack")
     results = []
@@ -395,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         # Rate limits off, explicitly: the backlog is a load test, not a mail loop (every mail has its own
         # sender today, but a default per-sender limit must never be what a figure measures).
         env = airflow_env(work / "airflow", stack, JICKET_JIRA_CONCURRENCY=str(args.concurrency),
-                          BENCH_IMAP_COUNT_DIR=str(count_dir), **RATE_LIMITS_OFF)
+                          BENCH_IMAP_COUNT_DIR=str(count_dir), **{**RATE_LIMITS_OFF, **extra})
         source = use_source(env, args.source)
         env["PYTHONPATH"] = os.pathsep.join([COUNT_PATH, env["PYTHONPATH"]])
         started = time.monotonic()
@@ -406,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             airflow.wait_run(airflow.trigger())  # a deployment has run before: its first run warms everything
             print(f"warm-up run on the empty inbox: {time.perf_counter() - warm:.1f} s")
             for size in args.mails:
-                results.append(one_size(stack, airflow, work, size, args.latency_ms, args.concurrency))
+                results.append(one_size(stack, airflow, work, size, args.latency_ms, args.concurrency,
+                                        earlier.get(size)))
                 print_table(results[-1:], args.latency_ms)
                 save(args.name, document(info, source, args, results))  # kept if a later size fails
     finally:
