@@ -108,6 +108,23 @@ class Standalone:
             raise
         return self
 
+    def warm_api_workers(self, requests_each: int = 8) -> float:
+        """Request ``/execution/health`` from several connections at once, so that every API server worker
+        (``[api] workers``) has built its Execution API, as in a deployment that has been running: the first
+        request a worker answers there takes seconds, and would otherwise land in some task of the first
+        measured run. Seconds taken."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = int(self.env.get("AIRFLOW__API__WORKERS", "1"))
+        started = time.perf_counter()
+
+        def health(_: int) -> int:
+            return requests.get(f"{self.url}/execution/health", timeout=120).status_code
+
+        with ThreadPoolExecutor(max_workers=requests_each * workers) as pool:
+            list(pool.map(health, range(requests_each * workers)))
+        return time.perf_counter() - started
+
     def cli(self, *args: str, timeout: float = 300.0) -> str:
         result = subprocess.run([PY, "-m", "airflow", *args], cwd=self.home, env=self.env, capture_output=True,
                                 text=True, timeout=timeout, stdin=subprocess.DEVNULL)

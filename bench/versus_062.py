@@ -424,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"log {airflow.log_path}")
             warm = time.perf_counter()
             airflow.wait_run(airflow.trigger())  # a deployment has run before: its first run warms everything
-            print(f"warm-up run on the empty inbox: {time.perf_counter() - warm:.1f} s")
+            print(f"warm-up run on the empty inbox: {time.perf_counter() - warm:.1f} s; every API worker "
+                  f"warmed in {airflow.warm_api_workers():.1f} s")
             for size in args.mails:
                 results.append(one_size(stack, airflow, work, size, args.latency_ms, args.concurrency,
                                         earlier.get(size)))
