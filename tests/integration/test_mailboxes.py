@@ -68,6 +68,11 @@ def side_by_side_db(airflow_db):
 def run_side_by_side(db_url: str, *dag_ids: str) -> None:
     """`airflow dags test` of each DAG, all started at once on one PostgreSQL metadata DB; each must succeed."""
     env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url}
+    # The DAGs are registered once first: processes starting together on a DB that lacks a DAG (or the bundle)
+    # would each insert it, and all but one fail on the unique key.
+    result = subprocess.run([sys.executable, "-m", "airflow", "dags", "reserialize"], capture_output=True, text=True,
+                            env=env, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     procs = [subprocess.Popen([sys.executable, "-m", "airflow", "dags", "test", dag_id], cwd=ROOT,
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for dag_id in dag_ids]
