@@ -14,7 +14,6 @@ import logging
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.jira import JiraWriter
 from jicket_ops.domain.filters import evaluate
-from jicket_ops.domain.parsing import parse_headers
 from jicket_ops.domain.routing import is_own_mail
 from jicket_ops.domain.run_request import RunRequest
 from jicket_ops.domain.settings import Settings
@@ -92,8 +91,10 @@ def rescan_missing(settings: Settings, mailbox: Mailbox, jira: JiraWriter, uids:
         batch = uids[start:start + limit]
         report["batches"] += 1
         candidates: list[InboxMail] = []
-        for fetched in mailbox.fetch_headers(batch):
-            headers = parse_headers(fetched.header)
+        fetched_batch = mailbox.fetch_headers(batch)
+        parsed = read_headers(mailbox, fetched_batch)
+        for fetched in fetched_batch:
+            headers = parsed[fetched.uid]
             if (not request.wants(fetched.received) or evaluate(filters, headers.from_address, headers.subject).filtered
                     or is_own_mail(headers, settings.ticket_address, settings.mail_secret)):
                 continue

@@ -96,6 +96,18 @@ def test_rescan_of_the_success_folder_repairs_what_jira_lost(env, run_dag):
     assert summaries(env) == ["Kept", "Lost"]
 
 
+def test_rescan_finds_mails_no_header_identifies(env, run_dag):
+    """Two mails whose headers are identical and unreadable (no Message-ID, no sender) are told apart by their
+    bodies, in the import and in a rescan of the success folder alike: the rescan finds both in Jira."""
+    head = b"From: =?x-bogus?b?!!!?=\r\nSubject: =?utf-8?b?////?=\r\nDate: not a date\r\n\r\n"
+    for body in (b"First body, about the printer.\r\n", b"Second body, about the VPN.\r\n"):
+        deliver(env, head + body)
+    assert run_dag()[0] == "success"
+    assert len(env.jira.issues()) == 2
+    assert run_dag({"mode": "rescan"})[0] == "success"
+    assert len(env.jira.issues()) == 2, "a rescan recognises both mails by their markers"
+
+
 def test_final_failure_mails_the_operator(env, dag, monkeypatch):
     monkeypatch.setenv("JICKET_ALERT_ADDRESS", OPS)
     monkeypatch.setenv("JICKET_TASK_RETRIES", "0")
