@@ -98,9 +98,6 @@ class Progress:
         if self.keywords:
             self.mailbox.add_keywords(uids, FILTERED, DONE)
 
-    def own_mail(self, uids: list[int]) -> None:
-        self.done(uids)
-
     def creating(self, uids: list[int]) -> None:
         self.mailbox.add_keywords(uids, CREATING if self.keywords else SEEN)
 

@@ -32,7 +32,7 @@ def route(settings: Settings, mailbox: Mailbox, filtered: dict) -> dict:
     own = [d.uid for d in decisions if d.route is Route.OWN_MAIL]
     if own and not request.dry_run and not request.rescan:
         select_same(mailbox, filtered)
-        Progress.of_run(settings, mailbox, filtered).own_mail(own)
+        Progress.of_run(settings, mailbox, filtered).done(own)
     to_write = [d for d in decisions if d.writes_jira]
     keys = {m["uid"]: InboxMail.from_dict(m).headers.mail_key() for m in filtered["mails"]}
     return {"folder": filtered["folder"], "uidvalidity": filtered["uidvalidity"],

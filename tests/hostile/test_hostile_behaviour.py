@@ -10,12 +10,11 @@ import sys
 
 import pytest
 
+from jicket_ops.domain.limits import JIRA_TEXT_FIELD, SUMMARY_LIMIT
 from tests.hostile import generate
 from tests.support import ROOT
 
 HELPDESK = generate.HELPDESK
-JIRA_TEXT_LIMIT = 32_767
-SUMMARY_LIMIT = 255
 
 RUNNER = r"""
 import json, sys, time
@@ -83,7 +82,7 @@ def test_no_mail_crashes_hangs_or_overruns_jiras_limits(outcomes):
     for entry in generate.load_manifest():
         row = outcomes[entry["id"]]
         assert row["seconds"] < HANG_SECONDS, (entry["id"], row["seconds"])
-        assert row["text_len"] <= JIRA_TEXT_LIMIT, (entry["id"], row["text_len"])
+        assert row["text_len"] <= JIRA_TEXT_FIELD, (entry["id"], row["text_len"])
         assert len(row["summary"]) <= SUMMARY_LIMIT
     worst = max(outcomes.values(), key=lambda r: r["rss_mb"])
     assert worst["rss_mb"] <= max(e["expect"].get("max_rss_mb", 0) for e in entries("cost")), worst["id"]
