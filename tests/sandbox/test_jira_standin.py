@@ -744,3 +744,151 @@ def test_cloud_search_is_eventually_consistent(cloud):
     time.sleep(1.6)
     assert len(rest(cloud, "POST", "/rest/api/3/search/jql", json=zebra).json()["issues"]) == 1
     assert cloud.violations() == []
+
+
+# ------------------------------------------------------------------------------------------ bulk create
+
+BULK = "/rest/api/2/issue/bulk"
+
+
+def bulk_element(summary: str | None, project: str = "HD", **fields) -> dict:
+    """One IssueUpdateBean of a bulk create; summary None leaves the required summary out."""
+    f = {"project": {"key": project}, "issuetype": {"name": "Task"}, **fields}
+    if summary is not None:
+        f["summary"] = summary
+    return {"fields": f}
+
+
+def test_bulk_create_makes_the_issues_in_order_as_sent(dc):
+    jira = client(dc)
+    elements = [
+        bulk_element("First [JI-BULK01]", description="body one", labels=["jicket"]),
+        bulk_element("Second [JI-BULK02]", description="body two", reporter={"name": "alice"}),
+        bulk_element("Third [JI-BULK03]", labels=["mail", "bulk"], priority={"name": "High"}),
+    ]
+    result = jira.create_issues(elements)  # atlassian-python-api's POST /rest/api/2/issue/bulk
+    assert result["errors"] == []
+    assert [i["key"] for i in result["issues"]] == ["HD-1", "HD-2", "HD-3"]
+    for created in result["issues"]:
+        assert created["id"].isdigit() and created["self"] == f"{dc.url}/rest/api/2/issue/{created['id']}"
+    for created, element in zip(result["issues"], elements, strict=True):
+        sent = element["fields"]
+        got = jira.issue(created["key"])["fields"]
+        assert got["summary"] == sent["summary"]
+        assert got["description"] == sent.get("description")
+        assert got["labels"] == sent.get("labels", [])
+        assert got["issuetype"]["name"] == "Task" and got["project"]["key"] == "HD"
+        assert got["reporter"]["name"] == sent.get("reporter", {}).get("name", "helpdesk")
+        assert got["priority"]["name"] == sent.get("priority", {}).get("name", "Medium")
+    assert keys(jira.jql('summary ~ "\\"JI-BULK02\\""')) == ["HD-2"]
+    # the next single create continues the sequence
+    assert new_issue(jira, "after the bulk")["key"] == "HD-4"
+    assert dc.violations() == []
+
+
+def test_bulk_create_reports_failed_elements_and_creates_the_others(dc):
+    elements = [
+        bulk_element("kept one"),
+        bulk_element(None),  # no summary
+        bulk_element("kept two"),
+        bulk_element("unknown project", project="NOPE"),
+    ]
+    r = rest(dc, "POST", BULK, json={"issueUpdates": elements})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert [i["key"] for i in body["issues"]] == ["HD-1", "HD-2"]
+    assert [(e["failedElementNumber"], e["status"]) for e in body["errors"]] == [(1, 400), (3, 400)]
+    assert set(body["errors"][0]["elementErrors"]["errors"]) == {"summary"}
+    assert set(body["errors"][1]["elementErrors"]["errors"]) == {"project"}
+    assert [(i["key"], i["fields"]["summary"]) for i in dc.issues()] == [("HD-1", "kept one"), ("HD-2", "kept two")]
+    # each element fails exactly as the single create of the same bean does
+    for error in body["errors"]:
+        single = rest(dc, "POST", "/rest/api/2/issue", json=elements[error["failedElementNumber"]])
+        assert single.status_code == error["status"] and single.json() == error["elementErrors"]
+    assert len(dc.issues()) == 2
+    assert dc.violations() == []
+
+
+def test_bulk_create_where_nothing_is_created_is_a_400(dc):
+    r = rest(dc, "POST", BULK, json={"issueUpdates": [bulk_element(None), bulk_element("x", project="NOPE")]})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["issues"] == []
+    assert [e["failedElementNumber"] for e in body["errors"]] == [0, 1]
+    assert all(e["status"] == 400 and e["elementErrors"]["errors"] for e in body["errors"])
+    empty = rest(dc, "POST", BULK, json={"issueUpdates": []})
+    assert empty.status_code == 400 and empty.json() == {"issues": [], "errors": []}
+    assert dc.issues() == []
+    # the 400 body is Jira's IssuesCreateResponse, checked against the spec's schema: no stand-in violation
+    assert dc.violations() == []
+
+
+def test_bulk_create_takes_at_most_50_issues(dc):
+    r = rest(dc, "POST", BULK, json={"issueUpdates": [bulk_element(f"issue {n}") for n in range(51)]})
+    assert r.status_code == 400
+    assert r.json()["errorMessages"] and r.json()["errors"] == {}
+    assert dc.issues() == []
+    r = rest(dc, "POST", BULK, json={"issueUpdates": [bulk_element(f"issue {n}") for n in range(50)]})
+    assert r.status_code == 201 and len(r.json()["issues"]) == 50 and r.json()["errors"] == []
+    assert len(dc.issues()) == 50
+    assert dc.violations() == []
+
+
+def test_bulk_create_malformed_bodies_are_refused_like_the_single_create(dc):
+    for bad in ([bulk_element("in a list")], {"issueUpdates": bulk_element("not a list")}, {"issueUpdates": [7]}):
+        r = rest(dc, "POST", BULK, json=bad)
+        assert r.status_code == 400 and r.json()["errorMessages"], bad
+        single = rest(dc, "POST", "/rest/api/2/issue", json=[bulk_element("in a list")])
+        assert single.status_code == 400 and single.json()["errors"] == r.json()["errors"] == {}
+    assert dc.issues() == []
+    kinds = [(v["kind"], v["method"], v["path"]) for v in dc.violations()]
+    assert kinds == [("request", "POST", BULK), ("request", "POST", "/rest/api/2/issue")] * 3
+
+
+@pytest.mark.parametrize("mode", ["dc", "cloud"])
+def test_bulk_create_passes_spec_validation(mode, request):
+    server = request.getfixturevalue(mode)
+    r = rest(server, "POST", BULK, json={"issueUpdates": [bulk_element("valid"), bulk_element(None)]})
+    assert r.status_code == 201, r.text
+    r = rest(server, "POST", "/rest/api/latest/issue/bulk", json={"issueUpdates": [bulk_element(None)]})
+    assert r.status_code == 400 and r.json()["issues"] == []
+    assert server.violations() == []
+    assert [(e["method"], e["path"], e["status"]) for e in server.requests_log()] == [
+        ("POST", BULK, 201),
+        ("POST", BULK, 400),
+    ]
+    # validation does run on this path: a body outside IssuesUpdateBean is a recorded violation
+    r = rest(server, "POST", BULK, json={"issueUpdates": [{"fields": {"summary": "x"}, "update": []}]})
+    assert r.status_code == 400 and "does not match the Jira DC 10.3 API" in r.json()["errorMessages"][0]
+    assert [(v["kind"], v["path"]) for v in server.violations()] == [("request", BULK)]
+    assert [i["fields"]["summary"] for i in server.issues()] == ["valid"]
+
+
+def test_bulk_create_faults(dc):
+    # the single create's rule ("issue$") does not match the bulk path
+    dc.inject_faults({"method": "POST", "path_regex": r"/rest/api/2/issue$", "action": "status", "status": 503})
+    assert rest(dc, "POST", BULK, json={"issueUpdates": [bulk_element("not faulted")]}).status_code == 201
+    assert dc.admin.faults()[0]["fired"] == 0
+
+    dc.inject_faults({"method": "POST", "path_regex": r"/issue/bulk$", "action": "status", "status": 503})
+    r = rest(dc, "POST", BULK, json={"issueUpdates": [bulk_element("refused")]})
+    assert r.status_code == 503
+    assert [i["fields"]["summary"] for i in dc.issues()] == ["not faulted"]
+
+    # a lost response: every element is committed before the connection drops
+    dc.inject_faults({"method": "POST", "path_regex": r"/issue/bulk$", "action": "drop_after_commit"})
+    lost = [bulk_element(f"lost response {n} [JI-LOST0{n}]") for n in range(3)] + [bulk_element(None)]
+    with pytest.raises(requests.exceptions.ConnectionError):
+        rest(dc, "POST", BULK, json={"issueUpdates": lost})
+    assert [(i["key"], i["fields"]["summary"]) for i in dc.issues()] == [("HD-1", "not faulted")] + [
+        (f"HD-{n + 2}", f"lost response {n} [JI-LOST0{n}]") for n in range(3)
+    ]
+    assert keys(client(dc).jql('summary ~ "\\"JI-LOST02\\""')) == ["HD-4"]
+    log = [(e["method"], e["path"], e["status"], e["fault"]) for e in dc.requests_log() if e["path"] == BULK]
+    assert log == [
+        ("POST", BULK, 201, None),
+        ("POST", BULK, 503, "status"),
+        ("POST", BULK, None, "drop_after_commit"),
+    ]
+    assert dc.count_requests("POST", r"/issue/bulk$") == 3
+    assert dc.violations() == []

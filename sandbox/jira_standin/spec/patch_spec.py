@@ -17,7 +17,8 @@ Adapted from the project's reference script (shared/reference/jira/patch_spec.py
 7. 'date-time' formats (RFC 3339) replaced by the pattern of what Jira really sends
    ("2024-05-23T14:47:28.592+0000": the offset has no colon, so RFC 3339 validation rejects it).
 8. optional --trim: keep only the operations an email importer uses (plus the stand-in's extras:
-   transitions, issueLink, project, attachment metadata, the field list) and the schemas they reference.
+   transitions, issueLink, project, attachment metadata, the field list, bulk issue creation) and the schemas
+   they reference.
 """
 
 import copy
@@ -26,6 +27,7 @@ import sys
 
 KEEP = {
     "/api/2/issue",
+    "/api/2/issue/bulk",  # POST only (the path has no other method): bulk issue creation
     "/api/2/issue/{issueIdOrKey}",
     "/api/2/search",
     "/api/2/issue/{issueIdOrKey}/comment",
