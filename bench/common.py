@@ -244,6 +244,8 @@ def jira_request_kinds(log: list[dict]) -> dict[str, int]:
             kind = "comment"
         elif re.search(r"/issue$", path) and method == "POST":
             kind = "create"
+        elif re.search(r"/issue/bulk$", path) and method == "POST":
+            kind = "bulk create"
         elif "/search" in path:
             kind = "search"
         else:

@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import threading
+from dataclasses import dataclass
 
 import requests
 from airflow.providers.atlassian.jira.hooks.jira import JiraHook
@@ -30,6 +31,8 @@ log = logging.getLogger("jicket")
 IDS_PER_SEARCH = 40
 PAGE_SIZE = 100
 SEARCH_FIELDS = ["summary", "status", "description", "comment", "created", "attachment", "issuelinks"]
+# Issues per bulk create request, at most: Jira Cloud's limit (Data Center sets none).
+BULK_CREATE_MAX = 50
 UPLOAD_BATCH_BYTES = 64 * 1024 * 1024  # files per multipart request, at most (one file may exceed it)
 _ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,49}-[1-9][0-9]{0,8}")
 
@@ -94,6 +97,20 @@ def _jira_error(what: str, exc: Exception) -> JiraError:
     if response is not None:
         detail = f"HTTP {status}: {response.text[:500]}"
     return JiraError(f"Jira {what} failed: {detail}", status=status, transient=transient)
+
+
+@dataclass(frozen=True)
+class IssueDraft:
+    """A new issue's text: summary, description (wiki markup) and the reporter's user (None: Jicket's)."""
+
+    summary: str
+    description: str
+    reporter: str | None = None
+
+
+def _refused_reporter(draft: IssueDraft, exc: JiraError) -> bool:
+    """Jira refused only the reporter (no permission, or not on the create screen): nothing was created."""
+    return bool(draft.reporter) and exc.status == 400 and "reporter" in str(exc)
 
 
 class JicketJiraHook(FallbackConnection, JiraHook):
@@ -351,25 +368,106 @@ class JiraWriter:
     def cloud(self) -> bool:
         return bool(self._client().cloud)
 
-    def create_issue(self, summary: str, description: str, reporter: str | None = None) -> str:
+    def _issue_fields(self, draft: IssueDraft, with_reporter: bool = True) -> dict:
         fields = {
             "project": {"key": self.project},
-            "summary": summary,
-            "description": description,
+            "summary": draft.summary,
+            "description": draft.description,
             "issuetype": {"name": self.issue_type},
         }
-        if reporter:
-            fields["reporter"] = {"accountId": reporter} if self.cloud else {"name": reporter}
+        if draft.reporter and with_reporter:
+            fields["reporter"] = {"accountId": draft.reporter} if self.cloud else {"name": draft.reporter}
+        return fields
+
+    def create_issue(self, summary: str, description: str, reporter: str | None = None) -> str:
+        draft = IssueDraft(summary, description, reporter)
         try:
-            result = self._call(f"create issue {summary[:80]!r}", self._client().issue_create, fields)
+            result = self._call(f"create issue {summary[:80]!r}", self._client().issue_create,
+                                self._issue_fields(draft))
         except JiraError as exc:
-            if not reporter or exc.status != 400 or "reporter" not in str(exc):
+            if not _refused_reporter(draft, exc):
                 raise
             # No permission to set the reporter (or not on the screen): nothing was created; without it.
             log.warning("Jira refused reporter %s (%s); the issue is created without it", reporter, exc)
-            del fields["reporter"]
-            result = self._call(f"create issue {summary[:80]!r}", self._client().issue_create, fields)
+            result = self._call(f"create issue {summary[:80]!r}", self._client().issue_create,
+                                self._issue_fields(draft, with_reporter=False))
         return result["key"]
+
+    def create_issues(self, drafts: list[IssueDraft]) -> list[str | JiraError]:
+        """New issues with Jira's bulk create, up to BULK_CREATE_MAX per request: per draft, in order, its issue
+        key or the JiraError of the element Jira refused (the others are created all the same).
+
+        A request that fails as a whole raises (a transient failure may have created some: the caller marked
+        every draft's mail as possibly created before). One draft goes to the single create.
+        """
+        if len(drafts) == 1:
+            try:
+                return [self.create_issue(drafts[0].summary, drafts[0].description, drafts[0].reporter)]
+            except JiraError as exc:
+                if exc.transient:
+                    raise
+                return [exc]
+        results: list[str | JiraError] = []
+        for start in range(0, len(drafts), BULK_CREATE_MAX):
+            results += self._bulk_create(drafts[start:start + BULK_CREATE_MAX])
+        return results
+
+    def _bulk_create(self, drafts: list[IssueDraft], with_reporter: bool = True) -> list[str | JiraError]:
+        what = f"bulk create of {len(drafts)} issues"
+        payload = {"issueUpdates": [{"fields": self._issue_fields(d, with_reporter)} for d in drafts]}
+        response = self._call(what, self._client().post, "rest/api/2/issue/bulk", data=payload, advanced_mode=True)
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if status >= 500 or status == 429:
+            raise JiraError(f"Jira {what} failed: HTTP {status}: {response.text[:500]}", status=status,
+                            transient=True)
+        if status >= 400 and not (status == 400 and isinstance(errors, list) and errors):
+            # Refused as a whole (not element by element): nothing was created; each on its own instead, so
+            # whatever one draft holds fails that draft only.
+            log.warning("Jira refused the %s (HTTP %d: %s); creating them one at a time", what, status,
+                        response.text[:300])
+            return self._create_each(drafts, with_reporter)
+        failed: dict[int, JiraError] = {}
+        for error in errors or []:
+            index = error.get("failedElementNumber") if isinstance(error, dict) else None
+            if isinstance(index, int) and 0 <= index < len(drafts):
+                element_status = error.get("status") if isinstance(error.get("status"), int) else 400
+                failed[index] = JiraError(
+                    f"Jira create issue {drafts[index].summary[:80]!r} failed: HTTP {element_status}: "
+                    f"{str(error.get('elementErrors'))[:500]}", status=element_status,
+                    transient=element_status >= 500 or element_status == 429)
+        created = [issue.get("key") for issue in (body or {}).get("issues") or [] if isinstance(issue, dict)]
+        if len(created) + len(failed) != len(drafts) or not all(isinstance(key, str) for key in created):
+            raise JiraError(f"Jira {what} answered {len(created)} created and {len(failed)} failed for "
+                            f"{len(drafts)} (HTTP {status}); cannot tell which is which", status=status,
+                            transient=True)
+        keys = iter(created)  # Jira lists the created issues in request order
+        results: list[str | JiraError] = [failed[i] if i in failed else next(keys) for i in range(len(drafts))]
+        retry = [i for i, result in enumerate(results)
+                 if isinstance(result, JiraError) and with_reporter and _refused_reporter(drafts[i], result)]
+        if retry:
+            log.warning("Jira refused the reporter of %d issue(s); they are created without it", len(retry))
+            again = self._bulk_create([drafts[i] for i in retry], with_reporter=False) if len(retry) > 1 else (
+                self._create_each([drafts[retry[0]]], with_reporter=False))
+            for index, result in zip(retry, again, strict=True):
+                results[index] = result
+        return results
+
+    def _create_each(self, drafts: list[IssueDraft], with_reporter: bool) -> list[str | JiraError]:
+        results: list[str | JiraError] = []
+        for draft in drafts:
+            try:
+                results.append(self.create_issue(draft.summary, draft.description,
+                                                 draft.reporter if with_reporter else None))
+            except JiraError as exc:
+                if exc.transient:
+                    raise
+                results.append(exc)
+        return results
 
     def add_comment(self, issue_key: str, body: str) -> None:
         self._call(f"comment on {issue_key}", self._client().issue_add_comment, issue_key, body)

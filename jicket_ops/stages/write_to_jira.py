@@ -13,12 +13,13 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from jicket_ops.adapters.imap import Mailbox
-from jicket_ops.adapters.jira import JiraWriter
+from jicket_ops.adapters.jira import IssueDraft, JiraWriter
 from jicket_ops.adapters.jsm import JsmWriter, set_fields
 from jicket_ops.domain.answer_policy import WINDOW, RateLimit, over_hourly_limit, received_at
 from jicket_ops.domain.content import ContentOptions, MailContent, mail_content
@@ -98,9 +99,12 @@ def write_to_jira(settings: Settings, mailbox: Mailbox, jira: JiraWriter, routed
               for uid in pending if progress.killed_by(flags[uid])}
     pending = [uid for uid in pending if uid not in killed]
     suspects = [uid for uid in pending if progress.suspect(flags[uid])]
+    # A mail an earlier attempt may have created is created on its own: should its create keep failing, it fails
+    # alone and not the bulk request of the mails around it.
+    alone = {*suspects, *(uid for uid in pending if progress.may_be_created(flags[uid]))}
     failures: dict[int, str] = {}
     try:
-        _write_all(settings, mailbox, jira, pending, suspects, decisions, tickets, sizes, progress, results,
+        _write_all(settings, mailbox, jira, pending, suspects, alone, decisions, tickets, sizes, progress, results,
                    failures)
     finally:
         # Record progress even when a later mail failed; replies need nothing more.
@@ -223,23 +227,35 @@ def _over_rate_limit(settings: Settings, jira: JiraWriter, pending: list[int], d
 
 # -- writing the mails ---------------------------------------------------------------------------------------
 def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: list[int], suspects: list[int],
-               decisions: dict[int, RouteDecision], tickets: TicketLookup, sizes: dict[int, int],
+               alone: set[int], decisions: dict[int, RouteDecision], tickets: TicketLookup, sizes: dict[int, int],
                progress: Progress, results: list[WriteResult], failures: dict[int, str]) -> None:
     """Fetch the bodies a batch at a time and write the mails over JICKET_JIRA_CONCURRENCY threads.
 
     Whatever goes wrong with one mail is recorded against that mail; the others are written. Each batch is
     marked as being written before its bodies are fetched, and the mark is cleared once it is written;
     ``suspects`` (mails whose batch was being written when a process died) are written first, one at a time.
+    A batch's new issues are created together with Jira's bulk create, except those of the mails ``alone``.
     """
     big_mail = threading.Lock()
 
-    def write(uid: int, raw: bytes) -> WriteResult:
+    def write(uid: int, raw: bytes) -> WriteResult | NewIssue:
+        bulk = uid not in alone
         if max(sizes.get(uid, 0), len(raw)) <= BIG_MAIL_BYTES:
-            return write_mail(settings, jira, decisions[uid], raw, tickets)
+            return write_mail(settings, jira, decisions[uid], raw, tickets, draft_creates=bulk)
         with big_mail:
-            return write_mail(settings, jira, decisions[uid], raw, tickets)
+            return write_mail(settings, jira, decisions[uid], raw, tickets, draft_creates=bulk)
+
+    def failed(uid: int, exc: Exception) -> None:
+        failures[uid] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, JicketError) else str(exc)
+        log.error("uid=%d: %s", uid, failures[uid])
+
+    def written(result: WriteResult) -> None:
+        results.append(result)
+        log.info("uid=%d %s %s (ticket %s)", result.uid, result.action, result.issue_key,
+                 settings.ids.prefixed(result.ticket_id))
 
     def collect(batch: list[int], futures: dict[int, Future]) -> None:
+        new_issues: list[NewIssue] = []
         for uid in batch:
             if uid not in futures:
                 failures[uid] = "the server returned no body"
@@ -247,12 +263,14 @@ def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: 
             try:
                 result = futures[uid].result()
             except Exception as exc:  # noqa: BLE001 - a failure while writing one mail stays with that mail
-                failures[uid] = f"{type(exc).__name__}: {exc}" if not isinstance(exc, JicketError) else str(exc)
-                log.error("uid=%d: %s", uid, failures[uid])
+                failed(uid, exc)
                 continue
-            results.append(result)
-            log.info("uid=%d %s %s (ticket %s)", uid, result.action, result.issue_key,
-                     settings.ids.prefixed(result.ticket_id))
+            if isinstance(result, NewIssue):
+                new_issues.append(result)
+            else:
+                written(result)
+        if new_issues:
+            _create_together(settings, jira, pool, new_issues, written, failed)
 
     with ThreadPoolExecutor(max_workers=settings.jira_concurrency, thread_name_prefix="jira") as pool:
         for uid in suspects:
@@ -281,6 +299,32 @@ def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: 
             progress.tried(in_flight[0])
 
 
+def _create_together(settings: Settings, jira: JiraWriter, pool: ThreadPoolExecutor, new_issues: list[NewIssue],
+                     written: Callable[[WriteResult], None], failed: Callable[[int, Exception], None]) -> None:
+    """Create a batch's new issues with one bulk request (per 50), then complete each over the pool.
+
+    Every one of these mails was marked as possibly created before (``Progress.creating``): should the request
+    fail as a whole, the next attempt looks each of them up and creates only what Jira lacks, one at a time.
+    """
+    try:
+        keys = jira.create_issues([new.draft for new in new_issues])
+    except Exception as exc:  # noqa: BLE001 - the request failed: each of its mails fails, the others go on
+        for new in new_issues:
+            failed(new.decision.uid, exc)
+        return
+    completing: list[tuple[NewIssue, Future]] = []
+    for new, key in zip(new_issues, keys, strict=True):
+        if isinstance(key, Exception):
+            failed(new.decision.uid, key)
+        else:
+            completing.append((new, pool.submit(_complete_issue, settings, jira, new, key)))
+    for new, future in completing:
+        try:
+            written(future.result())
+        except Exception as exc:  # noqa: BLE001 - a failure while completing one issue stays with that mail
+            failed(new.decision.uid, exc)
+
+
 def body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
     """UIDs in fetch batches of at most BODY_BATCH_MAILS mails and BODY_BATCH_BYTES (one mail may exceed it)."""
     batches: list[list[int]] = []
@@ -299,8 +343,11 @@ def body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
 
 
 def write_mail(settings: Settings, jira: JiraWriter, decision: RouteDecision, raw: bytes,
-               tickets: TicketLookup) -> WriteResult:
-    """Write one mail as its plan says: a comment, a new issue, or the rest of an earlier attempt's work."""
+               tickets: TicketLookup, *, draft_creates: bool = False) -> WriteResult | NewIssue:
+    """Write one mail as its plan says: a comment, a new issue, or the rest of an earlier attempt's work.
+
+    ``draft_creates``: a new issue is not created here but returned as a NewIssue, for a bulk create.
+    """
     mail = parse_mail(raw)
     bounced = resolve_bounce(decision, mail, settings.ids)
     if bounced.ticket_id != decision.ticket_id and bounced.ticket_id not in tickets.by_id:
@@ -312,7 +359,10 @@ def write_mail(settings: Settings, jira: JiraWriter, decision: RouteDecision, ra
     else:
         previous = follow_up_of(decision, tickets, settings.resolved_policy)
         if plan.action is WriteAction.CREATE:
-            result = _create_issue(settings, jira, decision, mail, plan.ticket_id, previous)
+            new = _new_issue(settings, jira, decision, mail, plan.ticket_id, previous)
+            if draft_creates and not isinstance(jira, JsmWriter):
+                return new
+            result = _complete_issue(settings, jira, new, _new_ticket(jira, new))
         else:
             result = _finish_created(settings, jira, decision, mail, plan.ticket_id, plan.ticket, previous)
     return replace(result, encrypted=True) if mail.encryption else result
@@ -340,8 +390,22 @@ def _write_comment(settings: Settings, jira: JiraWriter, decision: RouteDecision
     return WriteResult(decision.uid, outcome, ticket_id, ticket.key)
 
 
-def _create_issue(settings: Settings, jira: JiraWriter, decision: RouteDecision, mail: ParsedMail, ticket_id: str,
-                  previous: Ticket | None) -> WriteResult:
+@dataclass(frozen=True)
+class NewIssue:
+    """A new issue for one mail, ready to be created: its text, and what follows the create."""
+
+    decision: RouteDecision
+    ticket_id: str
+    draft: IssueDraft
+    headers: MailHeaders
+    content: MailContent
+    fields: dict
+    previous: Ticket | None
+    encrypted: bool
+
+
+def _new_issue(settings: Settings, jira: JiraWriter, decision: RouteDecision, mail: ParsedMail, ticket_id: str,
+               previous: Ticket | None) -> NewIssue:
     headers = mail.headers
     content = mail_content(mail, options=ContentOptions.from_settings(settings), as_comment=False,
                            kind=decision.kind)
@@ -351,16 +415,21 @@ def _create_issue(settings: Settings, jira: JiraWriter, decision: RouteDecision,
         notes = (f"follows up {previous.key}, which is resolved (JICKET_RESOLVED_POLICY=new)", *notes)
     reporter = (jira.find_user(headers.from_address) if settings.jira_set_reporter and headers.from_address
                 and not isinstance(jira, JsmWriter) else None)
-    key = _new_ticket(jira, issue_summary(settings.ids, ticket_id, headers.subject),
-                      issue_description(headers, content.body, notes, attachments=content.upload_names,
-                                        kind=decision.kind), headers, reporter)
-    if fields:
-        set_fields(jira, key, fields)
-    _upload(jira, key, content, headers)
-    if previous is not None:
-        jira.link_issues(key, previous.key, settings.resolved_link_type)
-    _add_watchers(settings, jira, key, headers)
-    return WriteResult(decision.uid, WriteOutcome.CREATED, ticket_id, key)
+    draft = IssueDraft(issue_summary(settings.ids, ticket_id, headers.subject),
+                       issue_description(headers, content.body, notes, attachments=content.upload_names,
+                                         kind=decision.kind), reporter)
+    return NewIssue(decision, ticket_id, draft, headers, content, fields, previous, bool(mail.encryption))
+
+
+def _complete_issue(settings: Settings, jira: JiraWriter, new: NewIssue, key: str) -> WriteResult:
+    """What follows the create of a mail's issue: its fields, its files, the link to the issue it follows up."""
+    if new.fields:
+        set_fields(jira, key, new.fields)
+    _upload(jira, key, new.content, new.headers)
+    if new.previous is not None:
+        jira.link_issues(key, new.previous.key, settings.resolved_link_type)
+    _add_watchers(settings, jira, key, new.headers)
+    return WriteResult(new.decision.uid, WriteOutcome.CREATED, new.ticket_id, key, encrypted=new.encrypted)
 
 
 def _finish_created(settings: Settings, jira: JiraWriter, decision: RouteDecision, mail: ParsedMail,
@@ -452,11 +521,13 @@ def _add_watchers(settings: Settings, jira: JiraWriter, issue_key: str, headers:
 
 
 # -- Jira Service Management and fields from the mail -----------------------------------------------------------
-def _new_ticket(jira: JiraWriter, summary: str, description: str, headers: MailHeaders, reporter: str | None) -> str:
+def _new_ticket(jira: JiraWriter, new: NewIssue) -> str:
     """A new issue; in JSM mode a customer request raised for the sender, with the Cc'd people as participants."""
     if isinstance(jira, JsmWriter):
-        return jira.create_request(summary, description, headers.from_address, headers.from_display, headers.cc)
-    return jira.create_issue(summary, description, reporter)
+        headers = new.headers
+        return jira.create_request(new.draft.summary, new.draft.description, headers.from_address,
+                                   headers.from_display, headers.cc)
+    return jira.create_issue(new.draft.summary, new.draft.description, new.draft.reporter)
 
 
 def _add_reply(jira: JiraWriter, issue_key: str, body: str, headers: MailHeaders) -> None:

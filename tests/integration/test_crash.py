@@ -20,8 +20,9 @@ HOOK_DIR = Path(__file__).parent / "crash_hook"
 
 KILL_POINTS = {
     # name: JICKET_TEST_KILL_AT (module:Class.method:N[:during])
-    "after Jira created the 2nd issue": "jicket_ops.adapters.jira:JiraWriter.create_issue:2",
-    "while Jira creates the 1st issue": "jicket_ops.adapters.jira:JiraWriter.create_issue:1:during",
+    # the run's three new mails are created with one bulk request
+    "after Jira bulk-created the issues": "jicket_ops.adapters.jira:JiraWriter.create_issues:1",
+    "while Jira bulk-creates the issues": "jicket_ops.adapters.jira:JiraWriter.create_issues:1:during",
     "after Jira added the 1st comment": "jicket_ops.adapters.jira:JiraWriter.add_comment:1",
     "after the 2nd confirmation was accepted": "jicket_ops.adapters.smtp:Mailer.send:2",
     "after the 1st IMAP keyword store": "jicket_ops.adapters.imap:Mailbox.add_keywords:1",

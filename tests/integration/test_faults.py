@@ -23,6 +23,7 @@ FAULTS = {
     "imap move (after the server moved)": (Mailbox, "move", ConnectionResetError("reset"), True),
     "jira search": (JiraWriter, "find_tickets", requests.ConnectionError("dropped"), False),
     "jira create (after Jira created)": (JiraWriter, "create_issue", requests.ReadTimeout("timeout"), True),
+    "jira bulk create (after Jira created)": (JiraWriter, "create_issues", requests.ReadTimeout("timeout"), True),
     "jira comment (after Jira commented)": (JiraWriter, "add_comment", requests.ConnectionError("dropped"), True),
     "smtp connect": (Mailer, "__enter__", smtplib.SMTPConnectError(421, b"busy"), False),
     "smtp send (after the server accepted)": (Mailer, "send", smtplib.SMTPServerDisconnected("gone"), True),
