@@ -10,6 +10,7 @@ reporter and watchers; an attachment Jira refuses leaves a visible note.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 
@@ -147,6 +148,8 @@ def check_corpus(jira, keys: dict[str, str], altered: frozenset[str] = frozenset
             kinds["search"] += 1
         elif method == "POST" and path == "/rest/api/2/issue":
             kinds["create"] += 1
+        elif method == "POST" and path == "/rest/api/2/issue/bulk":
+            kinds["bulk_create"] += 1
         elif method == "POST" and path.endswith("/comment"):
             kinds["comment"] += 1
         elif method == "POST" and path.endswith("/attachments"):
@@ -159,12 +162,16 @@ def check_corpus(jira, keys: dict[str, str], altered: frozenset[str] = frozenset
         else:
             kinds[f"{method} {path}"] += 1
     written = [e for e in MAILS if e["jira"]]
-    assert kinds["create"] == sum(1 for e in written if e["jira"] == "issue")
+    new_issues = sum(1 for e in written if e["jira"] == "issue")
+    assert len([i for i in issues if i["key"] not in seeded]) == new_issues
+    # New issues are created in bulk, one request per body batch (50 mails) holding two or more of them.
+    batches = math.ceil(len(MAILS) / 50)
+    assert 1 <= kinds["bulk_create"] <= batches and kinds["create"] <= batches, kinds
     assert kinds["comment"] == sum(1 for e in written if e["jira"].startswith("comment:"))
     assert kinds["upload"] == with_uploads, "one multipart request per mail with attachments"
     assert all(count == 1 for key, count in uploads_per_issue.items() if key not in seeded)
     assert kinds["transition"] == 1 and kinds["issue_lookup"] == 1, kinds
-    writes = kinds["create"] + kinds["comment"] + kinds["upload"] + kinds["transition"]
+    writes = kinds["create"] + kinds["bulk_create"] + kinds["comment"] + kinds["upload"] + kinds["transition"]
     return {"mails": len(MAILS), "written": len(written), "requests": dict(kinds),
             "writes_per_written_mail": round(writes / len(written), 2),
             "all_per_written_mail": round(sum(kinds.values()) / len(written), 2)}
