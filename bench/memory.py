@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role-settings", action="store_true",
                         help="the Ansible role's Airflow settings and airflow_local_settings.py (preloaded modules)")
     parser.add_argument("--name", default="memory", help="results file name under bench/results")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Jicket setting for this measurement (environment), e.g. JICKET_IMAP_PROGRESS=folders")
     args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.set)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
     work = Path(tempfile.mkdtemp(prefix="jicket-bench-memory-"))
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"   (the LocalExecutor worker processes that supervise the tasks peaked at {supervisor:.1f} MB)")
     print(f"   Jira received {uploaded / 1024 / 1024:.1f} MB of attachments")
     path = save(args.name, {"machine": info, "mail_mb": round(mail_mb, 1), "others": args.others,
-                           "role_settings": args.role_settings,
+                           "role_settings": args.role_settings, "jicket_settings": extra,
                            "peak_rss_mb": {k: round(v, 1) for k, v in peaks.items()}, "limit_mb": round(limit),
                            "supervisor_peak_rss_mb": round(supervisor, 1),
                            "worst_mb": round(worst, 1) if worst else None, "run_state": runs[-1]["state"],

@@ -254,7 +254,8 @@ def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: 
         log.info("uid=%d %s %s (ticket %s)", result.uid, result.action, result.issue_key,
                  settings.ids.prefixed(result.ticket_id))
 
-    def collect(batch: list[int], futures: dict[int, Future]) -> None:
+    def collect(batch: list[int], futures: dict[int, Future]) -> list[tuple[NewIssue, Future]]:
+        """Take a batch's results, create its new issues; their completions (uploads, links) are left running."""
         new_issues: list[NewIssue] = []
         for uid in batch:
             if uid not in futures:
@@ -269,39 +270,56 @@ def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: 
                 new_issues.append(result)
             else:
                 written(result)
-        if new_issues:
-            _create_together(settings, jira, pool, new_issues, written, failed)
+        return _create_together(settings, jira, pool, new_issues, failed) if new_issues else []
+
+    def settle(batch: list[int], completing: list[tuple[NewIssue, Future]]) -> None:
+        """Wait for a batch's completions; then it is written (its $JicketTrying mark goes)."""
+        for new, future in completing:
+            try:
+                written(future.result())
+            except Exception as exc:  # noqa: BLE001 - a failure while completing one issue stays with that mail
+                failed(new.decision.uid, exc)
+        progress.tried(batch)
 
     with ThreadPoolExecutor(max_workers=settings.jira_concurrency, thread_name_prefix="jira") as pool:
         for uid in suspects:
             progress.trying([uid], alone=True)
             bodies = dict(mailbox.fetch_raw([uid]))
-            collect([uid], {uid: pool.submit(write, uid, bodies[uid])} if uid in bodies else {})
-            progress.tried([uid])
+            settle([uid], collect([uid], {uid: pool.submit(write, uid, bodies[uid])} if uid in bodies else {}))
+        # Three batches overlap: this one's bodies are fetched while the previous one is written and the one
+        # before completes its new issues (uploads), so the threads never wait for the next batch.
         in_flight: tuple[list[int], dict[int, Future]] | None = None
+        completing: tuple[list[int], list[tuple[NewIssue, Future]]] | None = None
         for batch in body_batches([uid for uid in pending if uid not in suspects], sizes):
-            # Fetch this batch while the previous one is being written, then collect the previous one;
-            # unless that holds a big mail: parsing it takes several times its size, fetch nothing beside.
+            # Unless the previous batch holds a big mail: parsing it takes several times its size, so it is
+            # written to the end before anything else is fetched.
             if in_flight is not None and any(sizes.get(uid, 0) > BIG_MAIL_BYTES for uid in in_flight[0]):
-                collect(*in_flight)
-                progress.tried(in_flight[0])
-                in_flight = None
+                if completing is not None:
+                    settle(*completing)
+                settle(in_flight[0], collect(*in_flight))
+                in_flight = completing = None
             progress.trying(batch)
             bodies = dict(mailbox.fetch_raw(batch))
             futures = {uid: pool.submit(write, uid, bodies[uid]) for uid in batch if uid in bodies}
             del bodies
             if in_flight is not None:
-                collect(*in_flight)
-                progress.tried(in_flight[0])
+                collected = (in_flight[0], collect(*in_flight))
+                if completing is not None:
+                    settle(*completing)
+                completing = collected
             in_flight = (batch, futures)
         if in_flight is not None:
-            collect(*in_flight)
-            progress.tried(in_flight[0])
+            collected = (in_flight[0], collect(*in_flight))
+            if completing is not None:
+                settle(*completing)
+            settle(*collected)
+        elif completing is not None:
+            settle(*completing)
 
 
 def _create_together(settings: Settings, jira: JiraWriter, pool: ThreadPoolExecutor, new_issues: list[NewIssue],
-                     written: Callable[[WriteResult], None], failed: Callable[[int, Exception], None]) -> None:
-    """Create a batch's new issues with one bulk request (per 50), then complete each over the pool.
+                     failed: Callable[[int, Exception], None]) -> list[tuple[NewIssue, Future]]:
+    """Create a batch's new issues with one bulk request (per 50); their completions, submitted to the pool.
 
     Every one of these mails was marked as possibly created before (``Progress.creating``): should the request
     fail as a whole, the next attempt looks each of them up and creates only what Jira lacks, one at a time.
@@ -311,18 +329,14 @@ def _create_together(settings: Settings, jira: JiraWriter, pool: ThreadPoolExecu
     except Exception as exc:  # noqa: BLE001 - the request failed: each of its mails fails, the others go on
         for new in new_issues:
             failed(new.decision.uid, exc)
-        return
+        return []
     completing: list[tuple[NewIssue, Future]] = []
     for new, key in zip(new_issues, keys, strict=True):
         if isinstance(key, Exception):
             failed(new.decision.uid, key)
         else:
             completing.append((new, pool.submit(_complete_issue, settings, jira, new, key)))
-    for new, future in completing:
-        try:
-            written(future.result())
-        except Exception as exc:  # noqa: BLE001 - a failure while completing one issue stays with that mail
-            failed(new.decision.uid, exc)
+    return completing
 
 
 def body_batches(uids: list[int], sizes: dict[int, int]) -> list[list[int]]:
