@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from functools import partial
 
 from jicket_ops.adapters.imap import Mailbox
 from jicket_ops.adapters.imap_names import quote
@@ -36,6 +37,7 @@ from jicket_ops.stages.progress import Progress
 log = logging.getLogger("jicket")
 
 MailerFactory = Callable[[], Mailer]
+Confirmation = Callable[[], EmailMessage]  # renders one confirmation mail
 
 
 def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_factory: MailerFactory,
@@ -74,7 +76,7 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
     failures: dict[int, str] = {}
     already: list[int] = []
     suppressed: list[int] = []  # machine mail: imported, never answered (RFC 3834)
-    to_send: dict[int, tuple[str, EmailMessage]] = {}
+    to_send: dict[int, tuple[str, Confirmation]] = {}
     for uid, item in sorted(fetched.items()):
         ticket_id = ticket_of[uid]
         name = describe(uid, headers[uid], settings.ids.prefixed(ticket_id))
@@ -99,16 +101,11 @@ def confirm(settings: Settings, mailbox: Mailbox, jira: JiraWriter, mailer_facto
             log.info("%s: no confirmation: %s", name, verdict.reason)
             suppressed.append(uid)
             continue
-        try:
-            message = confirmation_mail(headers=headers[uid], ids=settings.ids, ticket_id=ticket_id,
-                                        ticket_address=settings.ticket_address, template=template,
-                                        issue_key=issue_key, secret=settings.mail_secret,
-                                        max_cc=settings.confirmation_max_cc)
-        except (JicketError, ValueError) as exc:
-            failures[uid] = f"cannot build the confirmation: {exc}"
-            log.error("%s: %s", name, failures[uid])
-            continue
-        to_send[uid] = (name, message)
+        # Rendered by the sending sessions, each just before it sends it: rendering (CPU) overlaps the sending.
+        to_send[uid] = (name, partial(confirmation_mail, headers=headers[uid], ids=settings.ids, ticket_id=ticket_id,
+                                      ticket_address=settings.ticket_address, template=template,
+                                      issue_key=issue_key, secret=settings.mail_secret,
+                                      max_cc=settings.confirmation_max_cc))
 
     limited = _over_confirmation_limit(settings, mailbox, to_send, headers)
     for uid, reason in limited.items():
@@ -138,7 +135,7 @@ def _customer(headers: MailHeaders) -> str:
     return sender_key(to[0]) if to else UNPARSABLE
 
 
-def _over_confirmation_limit(settings: Settings, mailbox: Mailbox, to_send: dict[int, tuple[str, EmailMessage]],
+def _over_confirmation_limit(settings: Settings, mailbox: Mailbox, to_send: dict[int, tuple[str, Confirmation]],
                              headers: dict[int, MailHeaders]) -> dict[int, str]:
     """Confirmations over JICKET_LIMIT_CONFIRMATIONS_PER_HOUR to one customer: uid -> reason (loop protection).
 
@@ -205,12 +202,13 @@ def written_issues(written: dict | None, folder: str, uidvalidity: int, ticket_o
             and ticket_of.get(int(r["uid"])) == r.get("ticket_id")}
 
 
-def send_all(settings: Settings, mailer_factory: MailerFactory, to_send: dict[int, tuple[str, EmailMessage]],
+def send_all(settings: Settings, mailer_factory: MailerFactory, to_send: dict[int, tuple[str, Confirmation]],
              sent: list[int], failures: dict[int, str]) -> None:
-    """Send the confirmations over up to JICKET_SMTP_CONCURRENCY sessions; fill ``sent`` and ``failures``.
+    """Render and send the confirmations over up to JICKET_SMTP_CONCURRENCY sessions; fill ``sent`` and ``failures``.
 
     ``sent`` grows as mails go out, so the caller records them even when a session fails midway; a
-    session that cannot be opened or breaks off raises after the other sessions have finished.
+    session that cannot be opened or breaks off raises after the other sessions have finished. A
+    confirmation that cannot be rendered fails its mail only.
     """
     queue = list(to_send.items())
     lock = threading.Lock()
@@ -221,7 +219,14 @@ def send_all(settings: Settings, mailer_factory: MailerFactory, to_send: dict[in
                 with lock:
                     if not queue:
                         return
-                    uid, (name, message) = queue.pop(0)
+                    uid, (name, render) = queue.pop(0)
+                try:
+                    message = render()
+                except (JicketError, ValueError) as exc:
+                    with lock:
+                        failures[uid] = f"cannot build the confirmation: {exc}"
+                    log.error("%s: %s", name, failures[uid])
+                    continue
                 try:
                     refused = mailer.send(message, settings.ticket_address, recipients(message), name)
                 except JicketError as exc:

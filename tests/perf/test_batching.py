@@ -158,7 +158,7 @@ def confirmations(count: int) -> dict[int, tuple]:
     for uid in range(1, count + 1):
         message = EmailMessage()
         message["To"] = f"c{uid}@customers.example.org"
-        out[uid] = ("poison" if uid == 4 else f"uid={uid}", message)
+        out[uid] = ("poison" if uid == 4 else f"uid={uid}", lambda message=message: message)
     return out
 
 
@@ -169,6 +169,22 @@ def test_confirmations_go_out_over_parallel_sessions():
     send_all(Plan(), FakeMailer, confirmations(10), sent, failures)
     assert len(FakeMailer.opened) == 3, "three SMTP sessions"
     assert sent == [1, 2, 3, 5, 6, 7, 8, 9, 10] and list(failures) == [4]
+
+
+def test_a_confirmation_that_cannot_be_rendered_fails_its_mail_only():
+    """Each session renders a confirmation just before sending it: a rendering error stays with that mail."""
+    FakeMailer.opened = []
+    plan = confirmations(5)
+
+    def broken():
+        raise ValueError("an address that cannot stand in a header")
+
+    plan[2] = ("uid=2", broken)
+    sent: list[int] = []
+    failures: dict[int, str] = {}
+    send_all(Plan(), FakeMailer, plan, sent, failures)
+    assert sent == [1, 3, 5] and sorted(failures) == [2, 4]
+    assert failures[2].startswith("cannot build the confirmation: an address")
 
 
 def test_a_session_that_cannot_open_leaves_the_work_to_the_others_then_fails():
