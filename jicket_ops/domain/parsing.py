@@ -115,12 +115,18 @@ class MailHeaders:
         return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
     def as_dict(self) -> dict:
-        return {name: (list(value) if isinstance(value, tuple) else value) for name, value in self.__dict__.items()}
+        """The fields that differ from their defaults (``from_dict`` restores the rest): a run's XComs carry
+        every mail's headers, most of which are unset."""
+        return {name: (list(value) if isinstance(value, tuple) else value) for name, value in self.__dict__.items()
+                if value != _HEADER_DEFAULTS[name]}
 
     @classmethod
     def from_dict(cls, data: dict) -> MailHeaders:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in known.items()})
+
+
+_HEADER_DEFAULTS = {name: field.default for name, field in MailHeaders.__dataclass_fields__.items()}
 
 
 def message_id_key(message_id: str) -> str:

@@ -5,7 +5,7 @@ import binascii
 
 import pytest
 
-from jicket_ops.domain.parsing import decode_bytes, message_id_key, parse_headers, parse_mail
+from jicket_ops.domain.parsing import MailHeaders, decode_bytes, message_id_key, parse_headers, parse_mail
 
 SIMPLE = (b"From: Customer <foo@customer.com>\r\nTo: support@company.com\r\nCc: boss@customer.com\r\n"
           b"Subject: Feature XY broken\r\nMessage-ID: <abc@customer.com>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
@@ -67,6 +67,16 @@ def test_mail_key_is_stable_and_distinct():
 def test_header_roundtrip_through_xcom_dict():
     headers = parse_mail(SIMPLE).headers
     assert type(headers).from_dict(headers.as_dict()) == headers
+
+
+def test_xcom_dict_leaves_unset_fields_out_and_keeps_set_empty_looking_ones():
+    """A run's XComs carry every mail's headers: only what is set travels, and comes back the same."""
+    headers = MailHeaders(subject="Printer", from_address="a@example.org", cc=("b@example.org",), precedence="")
+    data = headers.as_dict()
+    assert data == {"subject": "Printer", "from_address": "a@example.org", "cc": ["b@example.org"],
+                    "precedence": ""}, "an empty Precedence differs from an absent one (None) and is kept"
+    assert MailHeaders.from_dict(data) == headers
+    assert MailHeaders().as_dict() == {} and MailHeaders.from_dict({}) == MailHeaders()
 
 
 @pytest.mark.parametrize(("data", "charset", "text", "defect"), [
