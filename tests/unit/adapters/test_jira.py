@@ -71,3 +71,71 @@ def test_an_issue_is_read_with_its_markers_files_links_and_transitions_from_wiki
     assert ticket.texts[1] == f"reply\n\n{mail_marker(commented)}\n\n"
     assert ticket.attachments == (("a.pdf", 10),) and ticket.links == frozenset({"HD-1", "HD-2"})
     assert [(t.id, t.name, t.to_category) for t in ticket.transitions] == [("3", "Reopen Issue", "new")]
+
+
+class _Answer:
+    """A bulk create answer as Jira could send it (fault injection: the stand-in always answers consistently)."""
+
+    def __init__(self, status: int, body) -> None:
+        self.status_code, self._body = status, body
+        self.text = str(body)
+
+    def json(self):
+        if self._body is None:
+            raise ValueError("not JSON")
+        return self._body
+
+
+def bulk_writer(monkeypatch, *answers: _Answer) -> tuple[JiraWriter, list]:
+    writer = JiraWriter("unused", "HD", IDS)
+    sent: list = []
+    queue = list(answers)
+
+    def call(what, method, *args, **kwargs):
+        sent.append(kwargs.get("data") or args)
+        return queue.pop(0)
+
+    monkeypatch.setattr(writer, "_call", call)
+    monkeypatch.setattr(writer, "_client", lambda: type("Client", (), {"post": None, "cloud": False})())
+    return writer, sent
+
+
+def test_bulk_answer_that_does_not_account_for_every_element_is_a_transient_error(monkeypatch):
+    from jicket_ops.adapters.jira import IssueDraft
+    from jicket_ops.errors import JiraError
+
+    writer, _ = bulk_writer(monkeypatch, _Answer(201, {"issues": [{"key": "HD-1"}], "errors": []}))
+    with pytest.raises(JiraError, match="cannot tell which is which") as info:
+        writer.create_issues([IssueDraft("a", "1"), IssueDraft("b", "2")])
+    assert info.value.transient, "the caller must not treat the mails as refused: the retry looks them up"
+
+
+def test_bulk_answer_maps_keys_and_errors_to_drafts_in_request_order(monkeypatch):
+    from jicket_ops.adapters.jira import IssueDraft
+    from jicket_ops.errors import JiraError
+
+    writer, sent = bulk_writer(monkeypatch, _Answer(201, {
+        "issues": [{"key": "HD-7"}, {"key": "HD-8"}],
+        "errors": [{"status": 400, "failedElementNumber": 1, "elementErrors": {"errors": {"summary": "too long"}}}]}))
+    first, refused, third = writer.create_issues([IssueDraft("a", "1"), IssueDraft("b" * 300, "2"),
+                                                  IssueDraft("c", "3")])
+    assert (first, third) == ("HD-7", "HD-8")
+    assert isinstance(refused, JiraError) and refused.status == 400 and "too long" in str(refused)
+    assert [u["fields"]["summary"] for u in sent[0]["issueUpdates"]] == ["a", "b" * 300, "c"]
+
+
+def test_bulk_server_error_raises_and_a_refusal_as_a_whole_falls_back_to_single_creates(monkeypatch):
+    from jicket_ops.adapters.jira import IssueDraft
+    from jicket_ops.errors import JiraError
+
+    writer, _ = bulk_writer(monkeypatch, _Answer(502, None))
+    with pytest.raises(JiraError) as info:
+        writer.create_issues([IssueDraft("a", "1"), IssueDraft("b", "2")])
+    assert info.value.transient and info.value.status == 502
+
+    writer, _ = bulk_writer(monkeypatch, _Answer(415, None))
+    created: list[str] = []
+    monkeypatch.setattr(writer, "create_issue", lambda summary, description, reporter=None: created.append(summary)
+                        or f"HD-{len(created)}")
+    assert writer.create_issues([IssueDraft("a", "1"), IssueDraft("b", "2")]) == ["HD-1", "HD-2"]
+    assert created == ["a", "b"]
