@@ -33,6 +33,32 @@ def stack(request, tmp_path_factory):
         yield running
 
 
+def _close_pooled_db_connections() -> None:
+    """Close the SQLite connections Airflow's engines keep pooled in this process (if Airflow is loaded).
+
+    Some tests read the metadata DB's files (airflow.db, -wal, -shm) in this process, and closing any file
+    descriptor of a file drops every POSIX lock the process holds on it, SQLite's included. A pooled
+    connection that lost its WAL locks lets the next ``airflow dags test`` subprocess treat itself as the only
+    connection (reset the WAL index, checkpoint and remove the WAL on exit), after which this process reads
+    "database disk image is malformed" on every later run. Without pooled connections between tests, each
+    test's first query opens a fresh connection that takes its locks anew.
+    """
+    settings = sys.modules.get("airflow.settings")
+    if settings is None:
+        return
+    for engine in (getattr(settings, "engine", None), getattr(getattr(settings, "async_engine", None),
+                                                                   "sync_engine", None)):
+        if engine is not None:
+            engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_db_connection_across_tests():
+    _close_pooled_db_connections()
+    yield
+    _close_pooled_db_connections()
+
+
 @pytest.fixture(scope="session")
 def progress_mode(stack) -> str:
     """Where Jicket keeps progress on this stack's IMAP server: "keywords" or "folders"."""
