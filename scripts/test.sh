@@ -10,5 +10,6 @@ bash scripts/setup.sh
 # Every test, the integration runs on Dovecot (an IMAP server with custom keywords) ...
 JICKET_TEST_IMAP_SERVERS=dovecot .venv/bin/python -m pytest -p no:cacheprovider "$@" tests
 # ... then the integration runs again on Courier-IMAP (no custom keywords, no MOVE: folders mode), in a session of
-# their own (own metadata DB and Airflow process state; one session switching servers half-way failed later tests).
+# their own (own metadata DB; the two passes also fit one session since the SQLite lock fix of 4b5ac3a, which made
+# later tests of such a session fail, but that was never run end to end).
 JICKET_TEST_IMAP_SERVERS=courier exec .venv/bin/python -m pytest -p no:cacheprovider "$@" tests/integration -k courier

@@ -21,7 +21,8 @@ from tests.support import OPS, STAFF, load_dag
 # Every integration test runs on Dovecot, which stores custom keywords (Jicket keeps progress in keywords), and on
 # Courier-IMAP without keywords and without MOVE, as Microsoft Exchange (progress in folders, flags and Jira).
 # JICKET_TEST_IMAP_SERVERS names the servers of this session (default: Dovecot); scripts/test.sh runs the Courier
-# pass as a session of its own (one session switching servers half-way saw later tests fail).
+# pass as a session of its own. (A session running both once failed its later tests: a test that read the SQLite DB's
+# files in this process dropped the pooled connections' locks; see _close_pooled_db_connections.)
 IMAP_SERVERS = [s for s in os.environ.get("JICKET_TEST_IMAP_SERVERS", "dovecot").split(",") if s]
 
 
