@@ -32,6 +32,7 @@ from bench.common import (
     jira_request_kinds,
     machine,
     migrate,
+    one_request_per_write,
     reset_stack,
     save,
     seed_tickets,
@@ -134,8 +135,7 @@ def one_size(stack, work: Path, size: int, latency_ms: int, concurrency: int, pr
     # the ideals count one request per new issue, also where issues were created in bulk (50 per request)
     writes = backlog.new + kinds.get("comment", 0)
     uploads = kinds.get("attachment", 0)
-    one_per_write = made - kinds.get("create", 0) - kinds.get("bulk create", 0) + backlog.new
-    ideal = one_per_write * latency_ms / 1000 / concurrency
+    ideal = one_request_per_write(kinds, backlog.new) * latency_ms / 1000 / concurrency
     ideal_min = (writes + uploads) * latency_ms / 1000 / concurrency
     server_ms = [e["duration_ms"] for e in log if e["duration_ms"] is not None and not e["path"].startswith("/_")]
     server_by_kind: dict[str, list[float]] = {}

@@ -229,6 +229,12 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def one_request_per_write(kinds: dict[str, int], new_issues: int) -> int:
+    """The requests of ``kinds`` (``jira_request_kinds``) counted as issue 16's ideal counts them: one per new
+    issue, also where issues were created in bulk (50 per request), and one per every other request made."""
+    return sum(kinds.values()) - kinds.get("create", 0) - kinds.get("bulk create", 0) + new_issues
+
+
 def jira_request_kinds(log: list[dict]) -> dict[str, int]:
     """Count the stand-in's request log by kind (admin calls excluded)."""
     import re

@@ -48,6 +48,7 @@ from bench.common import (
     fill_backlog,
     jira_request_kinds,
     machine,
+    one_request_per_write,
     reset_stack,
     save,
     seed_tickets,
@@ -300,8 +301,7 @@ def figures(name: str, size: int, wall: float, kinds: dict, imap: dict, latency_
     request per new issue, per comment, per upload and per search made, whether or not issues were created in
     bulk (``POST /issue/bulk``, 50 issues per request), so that fewer requests count as the gain they are."""
     made = sum(kinds.values())
-    one_per_write = made - kinds.get("create", 0) - kinds.get("bulk create", 0) + new_issues
-    ideal = one_per_write * latency_ms / 1000 / concurrency
+    ideal = one_request_per_write(kinds, new_issues) * latency_ms / 1000 / concurrency
     ideal_made = made * latency_ms / 1000 / concurrency
     return {"implementation": name, "mails": size, "wall_s": wall, "mails_per_s": round(size / wall, 2),
             "jira_requests": kinds, "jira_requests_per_mail": round(made / size, 2),

@@ -11,7 +11,7 @@ import logging
 import re
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 from airflow.providers.atlassian.jira.hooks.jira import JiraHook
@@ -368,14 +368,14 @@ class JiraWriter:
     def cloud(self) -> bool:
         return bool(self._client().cloud)
 
-    def _issue_fields(self, draft: IssueDraft, with_reporter: bool = True) -> dict:
+    def _issue_fields(self, draft: IssueDraft) -> dict:
         fields = {
             "project": {"key": self.project},
             "summary": draft.summary,
             "description": draft.description,
             "issuetype": {"name": self.issue_type},
         }
-        if draft.reporter and with_reporter:
+        if draft.reporter:
             fields["reporter"] = {"accountId": draft.reporter} if self.cloud else {"name": draft.reporter}
         return fields
 
@@ -390,7 +390,7 @@ class JiraWriter:
             # No permission to set the reporter (or not on the screen): nothing was created; without it.
             log.warning("Jira refused reporter %s (%s); the issue is created without it", reporter, exc)
             result = self._call(f"create issue {summary[:80]!r}", self._client().issue_create,
-                                self._issue_fields(draft, with_reporter=False))
+                                self._issue_fields(replace(draft, reporter=None)))
         return result["key"]
 
     def create_issues(self, drafts: list[IssueDraft]) -> list[str | JiraError]:
@@ -401,20 +401,15 @@ class JiraWriter:
         every draft's mail as possibly created before). One draft goes to the single create.
         """
         if len(drafts) == 1:
-            try:
-                return [self.create_issue(drafts[0].summary, drafts[0].description, drafts[0].reporter)]
-            except JiraError as exc:
-                if exc.transient:
-                    raise
-                return [exc]
+            return self._create_each(drafts)
         results: list[str | JiraError] = []
         for start in range(0, len(drafts), BULK_CREATE_MAX):
             results += self._bulk_create(drafts[start:start + BULK_CREATE_MAX])
         return results
 
-    def _bulk_create(self, drafts: list[IssueDraft], with_reporter: bool = True) -> list[str | JiraError]:
+    def _bulk_create(self, drafts: list[IssueDraft]) -> list[str | JiraError]:
         what = f"bulk create of {len(drafts)} issues"
-        payload = {"issueUpdates": [{"fields": self._issue_fields(d, with_reporter)} for d in drafts]}
+        payload = {"issueUpdates": [{"fields": self._issue_fields(d)} for d in drafts]}
         response = self._call(what, self._client().post, "rest/api/2/issue/bulk", data=payload, advanced_mode=True)
         status = response.status_code
         try:
@@ -430,7 +425,7 @@ class JiraWriter:
             # whatever one draft holds fails that draft only.
             log.warning("Jira refused the %s (HTTP %d: %s); creating them one at a time", what, status,
                         response.text[:300])
-            return self._create_each(drafts, with_reporter)
+            return self._create_each(drafts)
         failed: dict[int, JiraError] = {}
         for error in errors or []:
             index = error.get("failedElementNumber") if isinstance(error, dict) else None
@@ -448,21 +443,20 @@ class JiraWriter:
         keys = iter(created)  # Jira lists the created issues in request order
         results: list[str | JiraError] = [failed[i] if i in failed else next(keys) for i in range(len(drafts))]
         retry = [i for i, result in enumerate(results)
-                 if isinstance(result, JiraError) and with_reporter and _refused_reporter(drafts[i], result)]
+                 if isinstance(result, JiraError) and _refused_reporter(drafts[i], result)]
         if retry:
             log.warning("Jira refused the reporter of %d issue(s); they are created without it", len(retry))
-            again = self._bulk_create([drafts[i] for i in retry], with_reporter=False) if len(retry) > 1 else (
-                self._create_each([drafts[retry[0]]], with_reporter=False))
+            again = self.create_issues([replace(drafts[i], reporter=None) for i in retry])
             for index, result in zip(retry, again, strict=True):
                 results[index] = result
         return results
 
-    def _create_each(self, drafts: list[IssueDraft], with_reporter: bool) -> list[str | JiraError]:
+    def _create_each(self, drafts: list[IssueDraft]) -> list[str | JiraError]:
+        """One create request per draft: its key, or the JiraError of a refusal (a transient failure raises)."""
         results: list[str | JiraError] = []
         for draft in drafts:
             try:
-                results.append(self.create_issue(draft.summary, draft.description,
-                                                 draft.reporter if with_reporter else None))
+                results.append(self.create_issue(draft.summary, draft.description, draft.reporter))
             except JiraError as exc:
                 if exc.transient:
                     raise

@@ -213,6 +213,11 @@ def send_all(settings: Settings, mailer_factory: MailerFactory, to_send: dict[in
     queue = list(to_send.items())
     lock = threading.Lock()
 
+    def fail(uid: int, name: str, why: str) -> None:
+        with lock:
+            failures[uid] = why
+        log.error("%s: %s", name, why)
+
     def worker() -> None:
         with mailer_factory() as mailer:
             while True:
@@ -223,16 +228,12 @@ def send_all(settings: Settings, mailer_factory: MailerFactory, to_send: dict[in
                 try:
                     message = render()
                 except (JicketError, ValueError) as exc:
-                    with lock:
-                        failures[uid] = f"cannot build the confirmation: {exc}"
-                    log.error("%s: %s", name, failures[uid])
+                    fail(uid, name, f"cannot build the confirmation: {exc}")
                     continue
                 try:
                     refused = mailer.send(message, settings.ticket_address, recipients(message), name)
                 except JicketError as exc:
-                    with lock:
-                        failures[uid] = str(exc)
-                    log.error("%s: %s", name, exc)
+                    fail(uid, name, str(exc))
                     continue
                 with lock:
                     sent.append(uid)

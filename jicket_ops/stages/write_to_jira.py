@@ -288,33 +288,33 @@ def _write_all(settings: Settings, mailbox: Mailbox, jira: JiraWriter, pending: 
             settle([uid], collect([uid], {uid: pool.submit(write, uid, bodies[uid])} if uid in bodies else {}))
         # Three batches overlap: this one's bodies are fetched while the previous one is written and the one
         # before completes its new issues (uploads), so the threads never wait for the next batch.
+        def hand_on(written_batch: tuple[list[int], dict[int, Future]],
+                    earlier: tuple[list[int], list[tuple[NewIssue, Future]]] | None,
+                    ) -> tuple[list[int], list[tuple[NewIssue, Future]]]:
+            """Collect a written batch (its new issues created), settle the one before: the returned batch is
+            still completing."""
+            collected = (written_batch[0], collect(*written_batch))
+            if earlier is not None:
+                settle(*earlier)
+            return collected
+
         in_flight: tuple[list[int], dict[int, Future]] | None = None
         completing: tuple[list[int], list[tuple[NewIssue, Future]]] | None = None
         for batch in body_batches([uid for uid in pending if uid not in suspects], sizes):
             # Unless the previous batch holds a big mail: parsing it takes several times its size, so it is
             # written to the end before anything else is fetched.
             if in_flight is not None and any(sizes.get(uid, 0) > BIG_MAIL_BYTES for uid in in_flight[0]):
-                if completing is not None:
-                    settle(*completing)
-                settle(in_flight[0], collect(*in_flight))
+                settle(*hand_on(in_flight, completing))
                 in_flight = completing = None
             progress.trying(batch)
             bodies = dict(mailbox.fetch_raw(batch))
             futures = {uid: pool.submit(write, uid, bodies[uid]) for uid in batch if uid in bodies}
             del bodies
             if in_flight is not None:
-                collected = (in_flight[0], collect(*in_flight))
-                if completing is not None:
-                    settle(*completing)
-                completing = collected
+                completing = hand_on(in_flight, completing)
             in_flight = (batch, futures)
-        if in_flight is not None:
-            collected = (in_flight[0], collect(*in_flight))
-            if completing is not None:
-                settle(*completing)
-            settle(*collected)
-        elif completing is not None:
-            settle(*completing)
+        if in_flight is not None:  # (no batch at all leaves nothing completing either)
+            settle(*hand_on(in_flight, completing))
 
 
 def _create_together(settings: Settings, jira: JiraWriter, pool: ThreadPoolExecutor, new_issues: list[NewIssue],
