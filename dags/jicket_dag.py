@@ -98,16 +98,16 @@ def _server_task(policy: TaskPolicy) -> dict:
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "include" / "templates" / "confirmation.html.j2"
 
 
-def _run_stage(name: str, body, mailbox: str | None = None):
+def _run_stage(name: str, body, mailbox: str | None = None, connections: tuple[str, ...] = ("imap", "smtp", "jira")):
     """Run one stage with the settings (of ``mailbox``, if several) and this run's request; configuration
-    errors fail at once."""
+    errors fail at once. ``connections``: the servers the stage talks to (the IMAP server always)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from jicket_ops.errors import ConfigError, MailProcessingError
     from jicket_ops.orchestration.runtime import task_request, task_settings
 
     try:
-        settings = task_settings(DEFAULT_TEMPLATE, mailbox)
+        settings = task_settings(DEFAULT_TEMPLATE, mailbox, connections)
         return body(settings, task_request(settings))
     except ConfigError as exc:
         raise AirflowFailException(f"{name}: configuration error: {exc}") from exc
@@ -156,8 +156,8 @@ def build_dag(dag_id: str, lookup: Lookup, mailbox: str | None = None):
     SERVER_TASK = _server_task(load_task_policy(lookup))  # noqa: N806 - read like the constant it was
     tags = ["jicket", "helpdesk"] + ([f"mailbox:{mailbox}"] if mailbox else [])
 
-    def _stage(name: str, body):  # the stage runner, bound to this DAG's mailbox
-        return _run_stage(name, body, mailbox)
+    def _stage(name: str, body, connections: tuple[str, ...] = ("imap",)):  # bound to this DAG's mailbox
+        return _run_stage(name, body, mailbox, connections)
 
     @dag(
         dag_id=dag_id,
@@ -186,7 +186,7 @@ def build_dag(dag_id: str, lookup: Lookup, mailbox: str | None = None):
                 with Mailbox(settings.imap_conn_id) as mailbox:
                     return fetch(settings, mailbox, request)
 
-            fetched = _stage("fetch", body)
+            fetched = _stage("fetch", body, ("imap", "smtp", "jira"))  # the first task checks every connection
             return False if fetched.get("idle") else fetched
 
         @task(task_id=TaskId.FILTER_MAILS.value, **SERVER_TASK)
@@ -233,7 +233,7 @@ def build_dag(dag_id: str, lookup: Lookup, mailbox: str | None = None):
                 with Mailbox(settings.imap_conn_id) as mailbox:
                     return write_to_jira(settings, mailbox, jira, routed, sizes, headers, _final_attempt())
 
-            return _stage("write_to_jira", body)
+            return _stage("write_to_jira", body, ("imap", "jira"))
 
         @task(task_id=TaskId.CONFIRM.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
         def confirm() -> dict:
@@ -255,7 +255,7 @@ def build_dag(dag_id: str, lookup: Lookup, mailbox: str | None = None):
                     return confirm(settings, mailbox, jira, lambda: Mailer(settings.smtp_conn_id), request,
                                    _final_attempt(), written)
 
-            return _stage("confirm", body)
+            return _stage("confirm", body, ("imap", "smtp", "jira"))
 
         @task(task_id=TaskId.MOVE.value, trigger_rule=TriggerRule.ALL_DONE, **SERVER_TASK)
         def move() -> dict:

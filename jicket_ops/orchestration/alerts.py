@@ -7,7 +7,8 @@ from functools import cached_property
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
 from jicket_ops.adapters.smtp import JicketSmtpHook
-from jicket_ops.orchestration.runtime import airflow_lookup
+from jicket_ops.orchestration.connections import ensure_connections
+from jicket_ops.orchestration.runtime import airflow_lookup, connection_exists
 
 SUBJECT = "[jicket] {{ ti.task_id }} failed in {{ run_id }}"
 BODY = (
@@ -37,10 +38,13 @@ def _send_alert(context, subject: str, body: str) -> None:
     if not address:
         return
     sender = airflow_lookup("JICKET_ALERT_FROM") or airflow_lookup("JICKET_TICKET_ADDRESS") or address
+    smtp_conn_id = airflow_lookup("JICKET_SMTP_CONN_ID") or "jicket_smtp"
+    # A task defines only the connections it uses: the SMTP server may be known from 0.6.2's variables alone.
+    ensure_connections(airflow_lookup, {"smtp": smtp_conn_id}, connection_exists)
     notifier = JicketSmtpNotifier(
         to=address,
         from_email=sender,
-        smtp_conn_id=airflow_lookup("JICKET_SMTP_CONN_ID") or "jicket_smtp",
+        smtp_conn_id=smtp_conn_id,
         subject=subject,
         html_content=body,
         custom_headers={"Auto-Submitted": "auto-generated"},

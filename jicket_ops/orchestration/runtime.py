@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from jicket_ops.domain.settings import Settings, load_settings, mail_secret
+from jicket_ops.domain.settings import Lookup, Settings, load_settings, mail_secret
 from jicket_ops.orchestration.connections import ensure_connections
 from jicket_ops.orchestration.tasks import TaskId
 
@@ -25,14 +26,75 @@ def airflow_lookup(name: str) -> str | None:
     return value if value is not None else os.environ.get(name)
 
 
-def _connection_exists(conn_id: str) -> bool:
-    from airflow.sdk import BaseHook
+def variable_lookup(get: Lookup, stored: Callable[[], frozenset[str] | None],
+                    environ: Mapping[str, str] = os.environ) -> Lookup:
+    """``airflow_lookup`` that asks Airflow only for the Variables that can exist.
 
+    ``get`` asks Airflow for one Variable (a round trip to the API server). ``stored`` lists the Variables
+    the metadata DB holds, in one round trip, or None when any name may exist (a secrets backend such as
+    Vault is configured, or the list cannot be had). A name the DB lacks can still be a Variable from the
+    environment (``AIRFLOW_VAR_<NAME>``), which ``get`` reads without a round trip. Most JICKET_* names are
+    not Variables at all (the role sets them in the environment), so this spares a task about 40 requests.
+    """
+    names: list[frozenset[str] | None] = []
+
+    def lookup(name: str) -> str | None:
+        if not names:  # asked when first needed: a task that reads no setting asks nothing
+            names.append(stored())
+        known = names[0]
+        value = None
+        if known is None or name in known or f"AIRFLOW_VAR_{name.upper()}" in environ:
+            value = get(name)
+        return value if value is not None else environ.get(name)
+
+    return lookup
+
+
+def stored_jicket_variables() -> frozenset[str] | None:
+    """The JICKET_* Variables in the metadata DB, or None when a Variable may live elsewhere or the list
+    cannot be had (outside a task, an API server that does not list keys): then every name is asked for."""
     try:
-        BaseHook.get_connection(conn_id)
-    except Exception:  # noqa: BLE001 - AirflowNotFoundException's import path differs across versions
-        return False
-    return True
+        from airflow.sdk import Variable
+        from airflow.sdk.configuration import conf
+
+        # A custom secrets backend (workers' own, else the deployment's) may hold any name; Variable.keys
+        # lists the metadata DB only.
+        if conf.get("workers", "secrets_backend", fallback="") or conf.get("secrets", "backend", fallback=""):
+            return None
+        return frozenset(Variable.keys(prefix="JICKET_"))
+    except Exception:  # noqa: BLE001 - no Variable store here, or an older API: look each name up
+        return None
+
+
+def task_variables() -> Lookup:
+    """The settings lookup of one task: Variables first, else the environment, in few round trips."""
+    return variable_lookup(airflow_lookup, stored_jicket_variables)
+
+
+class _Connections:
+    """This task's Airflow connections, each asked for once (a round trip to the API server per id)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, object | None] = {}
+
+    def get(self, conn_id: str):
+        """The connection, or None when Airflow knows no connection of that id."""
+        if conn_id not in self._seen:
+            from airflow.sdk import BaseHook
+
+            try:
+                self._seen[conn_id] = BaseHook.get_connection(conn_id)
+            except Exception:  # noqa: BLE001 - AirflowNotFoundException's import path differs across versions
+                self._seen[conn_id] = None
+        return self._seen[conn_id]
+
+    def exists(self, conn_id: str) -> bool:
+        return self.get(conn_id) is not None
+
+
+def connection_exists(conn_id: str) -> bool:
+    """Whether Airflow knows a connection of that id."""
+    return _Connections().exists(conn_id)
 
 
 SNAPSHOT_TASK = TaskId.FETCH
@@ -42,10 +104,10 @@ SNAPSHOT_KEY = "jicket_settings"
 def _run_lookup(base=airflow_lookup):
     """(lookup, publish) for this task's settings; ``base`` looks a name up (a mailbox's lookup, or Variables).
 
-    Each setting is an Airflow Variable first, and each Variable lookup is a round trip to the API server
-    (about 40 per task, most of them for Variables that do not exist). So the run's first task records
-    what it read and publishes it as an XCom; the other tasks of the run read that snapshot with one
-    request. A run therefore uses one consistent set of settings; a name the snapshot lacks is looked up.
+    Each setting is an Airflow Variable first, and Variable lookups are round trips to the API server. So the
+    run's first task records what it read and publishes it as an XCom; the other tasks of the run read that
+    snapshot with one request. A run therefore uses one consistent set of settings; a name the snapshot lacks
+    is looked up.
     """
     try:
         from airflow.sdk import get_current_context
@@ -70,44 +132,48 @@ def _run_lookup(base=airflow_lookup):
     return (lambda name: snapshot[name] if name in snapshot else base(name)), None
 
 
-def task_settings(default_template: Path, mailbox: str | None = None) -> Settings:
+ALL_CONNECTIONS = ("imap", "smtp", "jira")
+
+
+def task_settings(default_template: Path, mailbox: str | None = None,
+                  connections: tuple[str, ...] = ALL_CONNECTIONS) -> Settings:
     """Validated settings, with the three connections defined (from 0.6.2 variables if need be).
 
     ``default_template``: the deployment's confirmation template, used when JICKET_THREAD_TEMPLATE is unset.
     ``mailbox``: the configured mailbox this task serves (``domain.mailboxes``): its entry overrides the
     deployment's JICKET_* settings; None for the single ``jicket`` DAG.
+    ``connections``: the kinds of server this task talks to, each checked (and defined from the 0.6.2
+    variables if Airflow lacks it); the run's first task checks all three, so a missing one fails early.
     """
-    base = airflow_lookup
+    base = variables = task_variables()
     if mailbox is not None:
         from jicket_ops.orchestration.mailbox_config import mailbox_lookup
 
-        base = mailbox_lookup(mailbox, airflow_lookup)
+        base = mailbox_lookup(mailbox, variables)
     lookup, publish = _run_lookup(base)
     settings = load_settings(lookup, default_template)
     if publish is not None:
         publish()
-    ensure_connections(
-        base,
-        {"imap": settings.imap_conn_id, "smtp": settings.smtp_conn_id, "jira": settings.jira_conn_id},
-        _connection_exists,
-    )
+    ids = {"imap": settings.imap_conn_id, "smtp": settings.smtp_conn_id, "jira": settings.jira_conn_id}
+    known = _Connections()
+    needed = {kind: conn_id for kind, conn_id in ids.items() if kind == "imap" or kind in connections}
+    ensure_connections(base, needed, known.exists)
     # Read beside the snapshot, never into it: the secret must not land in XCom.
-    key, source = mail_secret(base, settings, _connection_password(settings.imap_conn_id))
+    key, source = mail_secret(base, settings, _connection_password(known, settings.imap_conn_id))
     if source.startswith("weak"):
         log.warning("Jicket's own mail is signed with a key an outsider may guess (%s)", source)
     return replace(settings, mail_secret=key)
 
 
-def _connection_password(conn_id: str) -> str | None:
-    """The password of an Airflow connection (None when it has none or cannot be read)."""
-    from airflow.sdk import BaseHook
-
+def _connection_password(known: _Connections, conn_id: str) -> str | None:
+    """The password of a connection (None when it has none): Airflow's, else one defined from the 0.6.2
+    variables."""
     from jicket_ops.adapters.defined_connections import defined
 
-    try:
-        return BaseHook.get_connection(conn_id).password or None
-    except Exception:  # noqa: BLE001 - not an Airflow connection: one defined from the 0.6.2 variables, or none
-        return (defined(conn_id) or {}).get("password") or None
+    connection = known.get(conn_id)
+    if connection is not None:
+        return getattr(connection, "password", None) or None
+    return (defined(conn_id) or {}).get("password") or None
 
 
 def task_request(settings: Settings):

@@ -70,3 +70,45 @@ def test_airflow_imports_it_in_the_scheduler_only(tmp_path):
     expected = set(load_module().PRELOAD_MODULES)
     assert airflow_process(tmp_path, "scheduler") == expected
     assert not airflow_process(tmp_path, "api-server") & {"jicket_ops.adapters.jira", "jicket_ops.stages.fetch"}
+
+
+
+# Loads the file (argv[1]) and asks SQLite whether a run stored 5 ms ago, as Airflow stores run_after there
+# (text, UTC, six decimals), is due by ``run_after <= now()``. Printed: how now() is rendered, and the answer.
+SQLITE_NOW_CHECK = """
+import importlib.util, sys, time
+from datetime import datetime, timezone
+from sqlalchemy import create_engine, func, literal, select
+from sqlalchemy.dialects import sqlite
+
+spec = importlib.util.spec_from_file_location("role_local_settings", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+print(select(func.now()).compile(dialect=sqlite.dialect()))
+with create_engine("sqlite://").connect() as connection:
+    while datetime.now(timezone.utc).microsecond > 900_000:  # stay inside one whole second
+        time.sleep(0.01)
+    run_after = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    time.sleep(0.005)
+    print("due" if connection.execute(select(literal(run_after) <= func.now())).scalar() else "waiting")
+"""
+
+
+def sqlite_now(**env: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", SQLITE_NOW_CHECK, str(LOCAL_SETTINGS)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                          check=False, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-2:]
+
+
+def test_sqlite_now_has_milliseconds_so_a_run_is_due_at_once():
+    rendered, answer = sqlite_now()
+    assert "strftime('%Y-%m-%d %H:%M:%f', 'now')" in rendered
+    assert answer == "due"
+
+
+def test_without_it_a_run_waits_for_the_next_whole_second():
+    # What the file mends: CURRENT_TIMESTAMP has whole seconds, so a run stored 5 ms ago is not due yet.
+    rendered, answer = sqlite_now(JICKET_SQLITE_PRECISE_NOW="false")
+    assert "CURRENT_TIMESTAMP" in rendered
+    assert answer == "waiting"
