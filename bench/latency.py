@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="Airflow set up as the Ansible role sets it up (bench.standalone.ROLE_SETTINGS)")
     parser.add_argument("--source", default=None, metavar="REV", help="measure Jicket as committed at REV")
     parser.add_argument("--name", default="latency")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Jicket setting for this measurement (environment of every Airflow process), "
+                             "e.g. JICKET_SQLITE_PRECISE_NOW=false")
     args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.set)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
     work = Path(tempfile.mkdtemp(prefix="jicket-bench-latency-"))
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         # rate limits off, explicitly (every probe has its own sender, but no default limit may shape a figure)
         env = airflow_env(work / "airflow", stack, JICKET_IMAP_IDLE="true", JICKET_LOOPMODE="dynamic",
                           JICKET_LOOPTIME="60", JICKET_TASK_RETRIES="1", JICKET_RETRY_DELAY="5",
-                          JICKET_LIMIT_CONFIRMATIONS_PER_HOUR="0", JICKET_LIMIT_NEW_PER_HOUR="0")
+                          JICKET_LIMIT_CONFIRMATIONS_PER_HOUR="0", JICKET_LIMIT_NEW_PER_HOUR="0", **extra)
         source = use_source(env, args.source)
         started = time.monotonic()
         with Standalone(work / "airflow", env, role_like=args.role_settings) as airflow:
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                             "p95_s": p95, "jicket_source": source, "role_settings": args.role_settings,
                             "breakdown_medians": parts, "task_medians": task_medians,
                             "runs": len(runs), "probes_taken_by_run_type": taken_by,
-                            "mode": "airflow standalone, JICKET_IMAP_IDLE=true"})
+                            "mode": "airflow standalone, JICKET_IMAP_IDLE=true", "set": extra})
     print(f"results: {path}  (work directory {work})")
     try:
         from bench.plot import draw

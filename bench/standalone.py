@@ -47,6 +47,13 @@ ROLE_SETTINGS = {
 ROLE_LOCAL_SETTINGS = ROOT / "ansible" / "roles" / "jicket" / "files" / "airflow_local_settings.py"
 
 
+def role_local_settings(env: dict[str, str]) -> Path:
+    """The role's airflow_local_settings.py of the project tree whose DAGs ``env`` runs (``use_source``)."""
+    dags = env.get("AIRFLOW__CORE__DAGS_FOLDER")
+    candidate = Path(dags).parent / ROLE_LOCAL_SETTINGS.relative_to(ROOT) if dags else ROLE_LOCAL_SETTINGS
+    return candidate if candidate.is_file() else ROLE_LOCAL_SETTINGS
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -86,9 +93,10 @@ class Standalone:
         }
         if role_like:
             self.env.update(ROLE_SETTINGS)
-            # The role's airflow_local_settings.py as well: the scheduler imports Jicket's task modules once.
+            # The role's airflow_local_settings.py as well (the scheduler imports Jicket's task modules once;
+            # now() on SQLite with milliseconds), from the tree measured (``use_source``).
             (self.home / "config").mkdir(exist_ok=True)
-            shutil.copyfile(ROLE_LOCAL_SETTINGS, self.home / "config" / "airflow_local_settings.py")
+            shutil.copyfile(role_local_settings(self.env), self.home / "config" / "airflow_local_settings.py")
         self.role_like = role_like
         self._token: str | None = None
         self.proc: subprocess.Popen | None = None
