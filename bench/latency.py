@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -112,7 +113,9 @@ def breakdown(airflow: Standalone, probes: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mails", type=int, default=12)
-    parser.add_argument("--gap", type=float, default=3.0, help="seconds of quiet before each probe")
+    parser.add_argument("--gap", type=float, default=3.0,
+                        help="seconds of quiet before each probe (plus 0-1 s at random)")
+    parser.add_argument("--seed", type=int, default=16, help="of the random part of the gap")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--role-settings", action="store_true",
                         help="Airflow set up as the Ansible role sets it up (bench.standalone.ROLE_SETTINGS)")
@@ -143,8 +146,12 @@ def main(argv: list[str] | None = None) -> int:
             warm = probe(stack, airflow, 0, timeout=240)  # the first run also parses and warms everything up
             print(f"warm-up mail: {warm['latency_s']} s")
             settle(stack, airflow)
+            jitter = random.Random(args.seed)
             for n in range(1, args.mails + 1):
-                time.sleep(args.gap)
+                # Plus up to 1 s at random: the triggerer reports events once a second, and a mail arriving at
+                # the same point of that second every time (the settle loop polls every 0.5 s) would measure
+                # the same share of that wait each time, 0.1 s in one run and 0.9 s in the next.
+                time.sleep(args.gap + jitter.uniform(0.0, 1.0))
                 result = probe(stack, airflow, n)
                 probes.append(result)
                 print(f"probe {n:2d}: {result['latency_s']} s", flush=True)
@@ -188,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                             "p95_s": p95, "jicket_source": source, "role_settings": args.role_settings,
                             "breakdown_medians": parts, "task_medians": task_medians,
                             "runs": len(runs), "probes_taken_by_run_type": taken_by,
-                            "mode": "airflow standalone, JICKET_IMAP_IDLE=true", "set": extra})
+                            "mode": "airflow standalone, JICKET_IMAP_IDLE=true", "set": extra,
+                            "gap_s": f"{args.gap} + uniform(0, 1), seed {args.seed}"})
     print(f"results: {path}  (work directory {work})")
     try:
         from bench.plot import draw
