@@ -145,6 +145,8 @@ def test_env_files_deliver_connections_and_variables(deployment):
     assert env["AIRFLOW_VAR_JICKET_LOOPTIME"] == "60"
     assert "PYTHONPATH" not in env, "the project is installed as a package, not put on PYTHONPATH"
     assert env["AIRFLOW_CONFIG"] == str(cfg / "airflow.cfg")
+    # The switches of $AIRFLOW_HOME/config/airflow_local_settings.py, both on by default.
+    assert (env["JICKET_PRELOAD_TASK_MODULES"], env["JICKET_SQLITE_PRECISE_NOW"]) == ("true", "true")
     # The installed package does not carry include/: the deployed template is named instead.
     template = Path(env["AIRFLOW_VAR_JICKET_THREAD_TEMPLATE"])
     assert template == deployment.project_dir / "include" / "templates" / "confirmation.html.j2"
