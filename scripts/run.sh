@@ -42,8 +42,14 @@ if [ -z "${AIRFLOW_CONN_JICKET_IMAP:-}" ] && [ -z "${JICKET_IMAP_HOST:-}" ]; the
 fi
 
 if [ "${1:-}" = "--serve" ]; then
+  # The Ansible role's airflow_local_settings.py, as a deployment has it: the scheduler imports the task modules
+  # once for every task process, and SQL now() on SQLite has milliseconds (else every run waits for the next
+  # whole second before it starts; bench/README.md).
+  mkdir -p "$AIRFLOW_HOME/config"
+  cp "$ROOT/ansible/roles/jicket/files/airflow_local_settings.py" "$AIRFLOW_HOME/config/airflow_local_settings.py"
   echo "== airflow standalone (UI on http://localhost:8080; the admin password is in $AIRFLOW_HOME)"
-  "$PY" -m airflow standalone
+  # standalone starts each component as `airflow <component>` from PATH: the virtualenv's, not whatever else is there
+  PATH="$ROOT/.venv/bin:$PATH" "$PY" -m airflow standalone
   exit $?
 fi
 
