@@ -229,6 +229,18 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def add_set_option(parser) -> None:
+    """``--set NAME=VALUE`` (repeatable): a Jicket setting for the measurement, in the Airflow processes'
+    environment; ``set_settings(args)`` reads them."""
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Jicket setting for this measurement (environment), e.g. JICKET_IMAP_PROGRESS=folders")
+
+
+def set_settings(args) -> dict[str, str]:
+    """The ``--set`` settings of ``add_set_option``."""
+    return dict(item.split("=", 1) for item in args.set)
+
+
 def one_request_per_write(kinds: dict[str, int], new_issues: int) -> int:
     """The requests of ``kinds`` (``jira_request_kinds``) counted as issue 16's ideal counts them: one per new
     issue, also where issues were created in bulk (50 per request), and one per every other request made."""

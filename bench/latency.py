@@ -26,7 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import airflow_env, machine, make_mail, save, start_stack
+from bench.common import add_set_option, airflow_env, machine, make_mail, save, set_settings, start_stack
 from bench.standalone import Standalone, parse_ts, use_source
 
 TO_ISSUE = ("fetch", "filter_mails", "route", "write_to_jira")  # the tasks between a mail and its issue
@@ -121,11 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="Airflow set up as the Ansible role sets it up (bench.standalone.ROLE_SETTINGS)")
     parser.add_argument("--source", default=None, metavar="REV", help="measure Jicket as committed at REV")
     parser.add_argument("--name", default="latency")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a Jicket setting for this measurement (environment of every Airflow process), "
-                             "e.g. JICKET_SQLITE_PRECISE_NOW=false")
+    add_set_option(parser)
     args = parser.parse_args(argv)
-    extra = dict(item.split("=", 1) for item in args.set)
+    extra = set_settings(args)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
     work = Path(tempfile.mkdtemp(prefix="jicket-bench-latency-"))

@@ -24,7 +24,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import airflow_env, fill_backlog, machine, make_mail, save, seed_tickets, start_stack
+from bench.common import (
+    add_set_option,
+    airflow_env,
+    fill_backlog,
+    machine,
+    make_mail,
+    save,
+    seed_tickets,
+    set_settings,
+    start_stack,
+)
 from bench.standalone import Standalone, TaskRssSampler
 
 
@@ -40,10 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role-settings", action="store_true",
                         help="the Ansible role's Airflow settings and airflow_local_settings.py (preloaded modules)")
     parser.add_argument("--name", default="memory", help="results file name under bench/results")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a Jicket setting for this measurement (environment), e.g. JICKET_IMAP_PROGRESS=folders")
+    add_set_option(parser)
     args = parser.parse_args(argv)
-    extra = dict(item.split("=", 1) for item in args.set)
+    extra = set_settings(args)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
     work = Path(tempfile.mkdtemp(prefix="jicket-bench-memory-"))

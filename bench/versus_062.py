@@ -44,6 +44,7 @@ from pathlib import Path
 from bench._imap_count.sitecustomize import read_counts
 from bench.common import (
     ROOT,
+    add_set_option,
     airflow_env,
     fill_backlog,
     jira_request_kinds,
@@ -52,6 +53,7 @@ from bench.common import (
     reset_stack,
     save,
     seed_tickets,
+    set_settings,
     start_stack,
 )
 from bench.standalone import Standalone, parse_ts, use_source
@@ -406,8 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--jicket-only", metavar="RESULTS", default=None,
                         help="run only Jicket; 0.6.2's figures come from this earlier results file (same sizes)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a Jicket setting for this measurement (environment), e.g. JICKET_SMTP_CONCURRENCY=8")
+    add_set_option(parser)
     args = parser.parse_args(argv)
     earlier: dict[int, dict] = {}
     if args.jicket_only:
@@ -415,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         missing = [size for size in args.mails if size not in earlier]
         if missing:
             parser.error(f"{args.jicket_only} has no 0.6.2 figures for {missing} mails")
-    extra = dict(item.split("=", 1) for item in args.set)
+    extra = set_settings(args)
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB; load {info['load_at_start']}")
     if not args.jicket_only:

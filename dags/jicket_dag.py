@@ -98,7 +98,7 @@ def _server_task(policy: TaskPolicy) -> dict:
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "include" / "templates" / "confirmation.html.j2"
 
 
-def _run_stage(name: str, body, mailbox: str | None = None, connections: tuple[str, ...] = ("imap", "smtp", "jira")):
+def _run_stage(name: str, body, mailbox: str | None, connections: tuple[str, ...]):
     """Run one stage with the settings (of ``mailbox``, if several) and this run's request; configuration
     errors fail at once. ``connections``: the servers the stage talks to (the IMAP server always)."""
     from airflow.sdk.exceptions import AirflowFailException

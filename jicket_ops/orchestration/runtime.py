@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -15,14 +16,19 @@ from jicket_ops.orchestration.tasks import TaskId
 log = logging.getLogger("jicket")
 
 
-def airflow_lookup(name: str) -> str | None:
-    """A setting: the Airflow Variable of that name, else the environment variable."""
+def airflow_variable(name: str) -> str | None:
+    """The Airflow Variable of that name (None when there is none)."""
     from airflow.sdk import Variable
 
     try:
-        value = Variable.get(name, default=None)
+        return Variable.get(name, default=None)
     except Exception:  # noqa: BLE001 - outside a task (jicket-inspect, tests) there is no Variable store
-        value = None
+        return None
+
+
+def airflow_lookup(name: str) -> str | None:
+    """A setting: the Airflow Variable of that name, else the environment variable."""
+    value = airflow_variable(name)
     return value if value is not None else os.environ.get(name)
 
 
@@ -36,12 +42,10 @@ def variable_lookup(get: Lookup, stored: Callable[[], frozenset[str] | None],
     environment (``AIRFLOW_VAR_<NAME>``), which ``get`` reads without a round trip. Most JICKET_* names are
     not Variables at all (the role sets them in the environment), so this spares a task about 40 requests.
     """
-    names: list[frozenset[str] | None] = []
+    listing = functools.cache(stored)  # asked when first needed: a task that reads no setting asks nothing
 
     def lookup(name: str) -> str | None:
-        if not names:  # asked when first needed: a task that reads no setting asks nothing
-            names.append(stored())
-        known = names[0]
+        known = listing()
         value = None
         if known is None or name in known or f"AIRFLOW_VAR_{name.upper()}" in environ:
             value = get(name)
@@ -68,7 +72,7 @@ def stored_jicket_variables() -> frozenset[str] | None:
 
 def task_variables() -> Lookup:
     """The settings lookup of one task: Variables first, else the environment, in few round trips."""
-    return variable_lookup(airflow_lookup, stored_jicket_variables)
+    return variable_lookup(airflow_variable, stored_jicket_variables)
 
 
 class _Connections:

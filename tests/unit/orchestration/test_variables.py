@@ -13,10 +13,9 @@ class FakeVariables:
         self.asked: list[str] = []
         self.listed = 0
 
-    def get(self, name: str) -> str | None:  # Variable.get, then the environment (runtime.airflow_lookup)
+    def get(self, name: str) -> str | None:  # Variable.get (runtime.airflow_variable)
         self.asked.append(name)
-        value = self.environ.get(f"AIRFLOW_VAR_{name.upper()}", self.stored.get(name))
-        return value if value is not None else self.environ.get(name)
+        return self.environ.get(f"AIRFLOW_VAR_{name.upper()}", self.stored.get(name))
 
     def names(self) -> frozenset[str] | None:
         self.listed += 1
